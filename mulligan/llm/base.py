@@ -1,0 +1,75 @@
+"""The LLM protocol: batch-first and async.
+
+Every backend takes a list of :class:`ChatRequest` and returns one :class:`Completion` per
+request, in order. Agents ask for one reply at a time through :func:`complete`; the batching
+layer (:class:`mulligan.llm.batching.BatchingLLM`) gathers the requests of all episodes in flight
+into one backend call.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+from mulligan.records import Message, ToolCall, Usage
+
+
+class GenerationParams(BaseModel):
+    """Sampling parameters; the defaults are greedy decoding."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_tokens: int = 256
+    stop: list[str] | None = None
+    seed: int | None = None
+
+
+class ChatRequest(BaseModel):
+    """One generation request."""
+
+    messages: list[Message]
+    params: GenerationParams = Field(default_factory=GenerationParams)
+    tools: list[dict[str, Any]] | None = None
+    """OpenAI-style tool schemas, for backends with native tool calls."""
+    episode_id: str | None = None
+    """Which episode asks; lets stateful backends (scripted) keep one cursor per episode."""
+
+
+class Completion(BaseModel):
+    """One reply. A failed request has ``error`` set and empty text; it never raises."""
+
+    text: str = ""
+    tool_calls: list[ToolCall] | None = None
+    usage: Usage = Field(default_factory=Usage)
+    finish_reason: str = "stop"
+    latency_s: float = 0.0
+    error: str | None = None
+    exhausted: bool = False
+    """Set by the scripted backend when the episode's script has run out."""
+
+
+@runtime_checkable
+class LLM(Protocol):
+    """What every backend provides."""
+
+    name: str
+    """The spec-like name recorded on trajectories (``litellm:openai/gpt-4o-mini``)."""
+    supports_tools: bool
+    """Whether the backend returns native tool calls."""
+    max_batch_size: int
+    """How many requests one ``generate`` call handles well (1 for per-request APIs)."""
+
+    async def generate(self, requests: list[ChatRequest]) -> list[Completion]:
+        """Answer each request; failures come back as ``Completion(error=...)``, not exceptions."""
+        ...
+
+    def close(self) -> None:
+        """Release resources (threads, servers, GPU memory). Idempotent."""
+        ...
+
+
+async def complete(llm: LLM, request: ChatRequest) -> Completion:
+    """Ask one request through a batch-first backend."""
+    (out,) = await llm.generate([request])
+    return out
