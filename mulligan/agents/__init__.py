@@ -1,0 +1,29 @@
+"""Agents: ReAct, the expert, and (later) Reflexion, critic-guided, self-debug and tree search.
+
+``make_agent(name, llm, **options)`` builds one by name; agents never import torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mulligan.registry import resolve
+
+AGENTS: dict[str, str] = {
+    "react": "mulligan.agents.react:ReActAgent",
+    "expert": "mulligan.agents.expert:ExpertAgent",
+}
+"""Agent names -> ``module:Class``; the CLI's ``--agent`` chooses from these."""
+
+NEEDS_LLM = {"expert": False}
+
+
+def agent_needs_llm(name: str) -> bool:
+    """Whether the agent asks a model for its actions (the expert does not)."""
+    return NEEDS_LLM.get(name, True)
+
+
+def make_agent(name: str, llm: Any = None, **options: Any):
+    """Build the agent registered as ``name`` with config overrides ``options``."""
+    cls = resolve(name, AGENTS, "agent")
+    return cls(llm, **options)

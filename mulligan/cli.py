@@ -1,0 +1,160 @@
+"""The ``mulligan`` command line: envs, run, show, serve, bootstrap."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mulligan.errors import MulliganError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Agents that correct themselves and learn from it.")
+console = Console()
+
+
+def _fail(e: Exception) -> None:
+    console.print(f"[red]error:[/red] {e}")
+    raise typer.Exit(2)
+
+
+def _use_default_policy() -> None:
+    """Make the spec ``default`` resolve to the embedded policy (built on first use)."""
+    from mulligan.training.default_policy import register_default_policy
+
+    register_default_policy()
+
+
+@app.command()
+def envs() -> None:
+    """List environments, their task suites and splits."""
+    from mulligan.envs import list_envs
+
+    table = Table(title="Environments")
+    for col in ("env", "suite", "splits", "description"):
+        table.add_column(col)
+    for info in list_envs():
+        for suite in info.suites:
+            table.add_row(info.id, suite.name, ", ".join(suite.splits), info.description)
+    console.print(table)
+
+
+@app.command()
+def run(
+    env: str = typer.Argument("mulligan/Household-v0", help="Environment id (see `mulligan envs`)."),
+    split: str = typer.Option("unseen", help="Task split."),
+    tasks: Optional[int] = typer.Option(50, help="Number of tasks (all of a finite suite when omitted there)."),
+    agent: str = typer.Option("react", help="Agent: react, expert, ..."),
+    model: Optional[str] = typer.Option(None, help="Model spec (see README); default: the embedded tiny policy."),
+    concurrency: int = typer.Option(8, help="Episodes in flight."),
+    out: Optional[Path] = typer.Option(None, help="Run directory (default: runs/<env>-<split>-<agent>-<time>)."),
+    resume: bool = typer.Option(False, help="Finish an interrupted run in --out."),
+    seed: int = typer.Option(0, help="Seed for env resets and sampling."),
+    start: int = typer.Option(0, help="Index of the first task of the split."),
+    suite: Optional[str] = typer.Option(None, help="Task suite of the env (default: its default suite)."),
+    max_steps: Optional[int] = typer.Option(None, help="Env step cap (default: the env's)."),
+) -> None:
+    """Run an agent on a task suite and print the results table."""
+    from mulligan.agents import agent_needs_llm
+    from mulligan.runner.report import progress_bar, summary_table
+    from mulligan.runner.runner import RunConfig, run_suite
+
+    if out is None:
+        name = env.split("/")[-1].split("-")[0].lower()
+        out = Path("runs") / f"{name}-{split}-{agent}-{time.strftime('%Y%m%d-%H%M%S')}"
+    config = RunConfig(
+        env=env, split=split, suite=suite, tasks=tasks, start=start, agent=agent, model=model,
+        concurrency=concurrency, seed=seed, max_steps=max_steps, out=str(out),
+    )
+    try:
+        if model is None and agent_needs_llm(agent):
+            _use_default_policy()
+        with progress_bar(console) as progress:
+            bar = progress.add_task(f"{agent} on {env} {split}", total=None, success="-")
+
+            def on_episode(traj, done, total, successes):
+                progress.update(bar, completed=done, total=total, success=f"{successes / max(done, 1):.1%}")
+
+            result = asyncio.run(run_suite(config, resume=resume, on_episode=on_episode))
+    except MulliganError as e:
+        _fail(e)
+    console.print(summary_table(result.summary, title=f"Results ({out})"))
+
+
+@app.command()
+def show(
+    run_dir: Path = typer.Argument(..., help="A run directory."),
+    episode: Optional[str] = typer.Option(None, help="Print the transcript of this task id."),
+    failures: int = typer.Option(0, help="Print the transcripts of up to N failed episodes."),
+) -> None:
+    """Show a run's summary, and optionally episode transcripts."""
+    from mulligan.runner.metrics import summarize
+    from mulligan.runner.report import print_transcript, summary_table
+    from mulligan.runner.rundir import RunDir
+
+    try:
+        rundir = RunDir(run_dir)
+        config = rundir.load_config()
+        trajs = rundir.trajectories()
+    except MulliganError as e:
+        _fail(e)
+    summary = rundir.load_summary() or {}
+    summary.update(summarize(trajs))
+    for k in ("env", "split", "agent", "model"):
+        summary.setdefault(k, config.get(k))
+    console.print(summary_table(summary, title=f"Run {run_dir}"))
+    if episode:
+        picked = [t for t in trajs if t.task_id == episode or t.key == episode]
+        if not picked:
+            _fail(MulliganError(f"no episode {episode!r} in {run_dir}"))
+        for t in picked:
+            print_transcript(console, t)
+    for t in [t for t in trajs if not t.success][:failures]:
+        print_transcript(console, t)
+
+
+@app.command()
+def serve(
+    model: Optional[str] = typer.Option(None, help="Model spec to serve (default: the embedded policy)."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind."),
+    port: int = typer.Option(8000, help="Port."),
+    name: str = typer.Option("mulligan-default", help="Model name reported by /v1/models."),
+) -> None:
+    """Serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions)."""
+    from mulligan.llm import make_llm
+    from mulligan.llm.serve import serve as serve_forever
+
+    try:
+        if model is None:
+            _use_default_policy()
+        llm = make_llm(model or "default")
+    except MulliganError as e:
+        _fail(e)
+    console.print(f"serving {llm.name} as {name!r} on http://{host}:{port}/v1")
+    serve_forever(llm, host=host, port=port, model_name=name)
+
+
+@app.command()
+def bootstrap(
+    force: bool = typer.Option(False, help="Rebuild even if a cached policy exists."),
+) -> None:
+    """Build (or find) the embedded default policy: tokenizer and tiny model trained on expert demos."""
+    from mulligan.training.default_policy import ensure_default_policy
+
+    try:
+        path = ensure_default_policy(force=force, progress=True)
+    except MulliganError as e:
+        _fail(e)
+    console.print(f"default policy ready at {path}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

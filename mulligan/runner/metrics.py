@@ -1,0 +1,30 @@
+"""Aggregate metrics of a set of trajectories (what ``summary.json`` holds)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Iterable
+
+from mulligan.records import Trajectory
+
+
+def summarize(trajectories: Iterable[Trajectory]) -> dict[str, Any]:
+    """Success, steps, invalid actions, tokens and end reasons over ``trajectories``."""
+    trajs = list(trajectories)
+    n = len(trajs)
+    steps = sum(t.num_steps for t in trajs)
+    invalid = sum(t.invalid_steps for t in trajs)
+    successes = sum(1 for t in trajs if t.success)
+    prompt = sum(t.usage.prompt_tokens for t in trajs)
+    completion = sum(t.usage.completion_tokens for t in trajs)
+    return {
+        "episodes": n,
+        "successes": successes,
+        "success_rate": successes / n if n else 0.0,
+        "avg_steps": steps / n if n else 0.0,
+        "invalid_action_rate": invalid / steps if steps else 0.0,
+        "tokens": {"prompt": prompt, "completion": completion, "total": prompt + completion},
+        "errors": sum(1 for t in trajs if t.error),
+        "end_reasons": dict(Counter(t.end_reason or "unknown" for t in trajs).most_common()),
+        "episode_wall_s": sum(t.wall_s for t in trajs),
+    }

@@ -1,0 +1,66 @@
+"""Human-readable views of runs: the summary table and episode transcripts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from mulligan.records import Trajectory
+
+
+def summary_table(summary: dict[str, Any], title: str = "Results") -> Table:
+    """The table printed at the end of a run and by ``mulligan show``."""
+    table = Table(title=title, show_header=True, header_style="bold")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    rows = [
+        ("env", summary.get("env", "")),
+        ("split", summary.get("split", "")),
+        ("agent", summary.get("agent", "")),
+        ("model", summary.get("model") or "-"),
+        ("episodes", str(summary.get("episodes", 0))),
+        ("success rate", f"{summary.get('success_rate', 0.0):.1%} ({summary.get('successes', 0)})"),
+        ("avg steps", f"{summary.get('avg_steps', 0.0):.2f}"),
+        ("invalid action rate", f"{summary.get('invalid_action_rate', 0.0):.1%}"),
+        ("tokens", f"{summary.get('tokens', {}).get('total', 0):,}"),
+        ("errors", str(summary.get("errors", 0))),
+        ("wall time", f"{summary.get('wall_s', 0.0):.1f} s"),
+        ("episodes/s", f"{summary.get('episodes_per_s', 0.0):.2f}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, str(value))
+    reasons = summary.get("end_reasons") or {}
+    if reasons:
+        table.add_row("end reasons", ", ".join(f"{k}: {v}" for k, v in reasons.items()))
+    return table
+
+
+def progress_bar(console: Console | None = None) -> Progress:
+    """A progress bar with the success rate so far (field ``success``)."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("success {task.fields[success]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+def print_transcript(console: Console, traj: Trajectory) -> None:
+    """Print one episode's messages, marking what the model said."""
+    status = "[green]won[/green]" if traj.success else f"[red]{traj.end_reason or 'failed'}[/red]"
+    console.rule(f"{traj.task_id}  trial {traj.trial}  {status}  ({traj.num_steps} steps)")
+    for m in traj.messages:
+        style = {"assistant": "bold cyan", "system": "dim", "user": "", "tool": ""}.get(m.role, "")
+        content = m.content
+        if m.tool_calls:
+            content += "".join(f"\n[tool call] {c.name}({c.arguments})" for c in m.tool_calls)
+        console.print(f"[{style}]{m.role}>[/{style}] " if style else f"{m.role}> ", end="")
+        console.print(content, markup=False, highlight=False)
+    if traj.error:
+        console.print(f"[red]error:[/red] {traj.error}", markup=True)

@@ -1,0 +1,190 @@
+"""Running an agent over a task suite with many episodes in flight.
+
+Agents are plain async code. With a batch backend (transformers) the LLM requests of all
+episodes in flight are coalesced by :class:`~mulligan.llm.batching.BatchingLLM`. Each finished
+trajectory is appended to the run directory at once; ``resume=True`` finishes an interrupted
+run without losing or repeating an episode. One bad episode never stops the run: its error is
+recorded on its trajectory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import traceback
+from typing import Any, Callable
+
+from pydantic import BaseModel, Field
+
+from mulligan.agents import agent_needs_llm, make_agent
+from mulligan.envs import get_suite, make_env
+from mulligan.errors import RunError
+from mulligan.records import Trajectory
+from mulligan.runner.metrics import summarize
+from mulligan.runner.rundir import RunDir
+
+
+class RunConfig(BaseModel):
+    """What to run; saved as the run directory's ``config.yaml``."""
+
+    env: str = "mulligan/Household-v0"
+    split: str = "unseen"
+    suite: str | None = None
+    """Task suite of the env (None: its default suite)."""
+    tasks: int | None = 50
+    """How many tasks of the split (None: all, for finite suites)."""
+    start: int = 0
+    """Index of the first task in the split."""
+    agent: str = "react"
+    model: str | None = None
+    """Model spec (``mulligan run --model``); None means the embedded default policy."""
+    concurrency: int = 8
+    seed: int = 0
+    max_steps: int | None = None
+    """Env step cap (None: the env's default)."""
+    agent_options: dict[str, Any] = Field(default_factory=dict)
+    out: str = "runs/latest"
+
+
+class RunResult(BaseModel):
+    summary: dict[str, Any]
+    new_trajectories: int
+
+
+ProgressHook = Callable[[Trajectory, int, int, int], None]
+"""Called after each episode with (trajectory, done, total, successes)."""
+
+
+def episode_key(task_id: str) -> str:
+    return task_id
+
+
+async def run_suite(
+    config: RunConfig,
+    *,
+    llm: Any = None,
+    resume: bool = False,
+    on_episode: ProgressHook | None = None,
+) -> RunResult:
+    """Run ``config`` into ``config.out``; returns the run's summary.
+
+    Args:
+        llm: The backend to use; built from ``config.model`` when None and the agent needs one.
+        resume: Continue a run directory that already holds trajectories.
+        on_episode: Progress callback.
+    """
+    rundir = RunDir(config.out)
+    cfg = config.model_dump(mode="json")
+    if rundir.exists() and rundir.trajectories_path.exists() and rundir.trajectories_path.stat().st_size:
+        if not resume:
+            raise RunError(
+                f"{rundir.path} already holds trajectories; pass --resume to finish that run or choose another --out"
+            )
+        rundir.check_resumable(cfg)
+        rundir.repair()
+    else:
+        resume = False
+    previous = rundir.load_summary() if resume else {}
+    rundir.write_config(cfg)
+
+    suite = get_suite(config.env, config.suite)
+    task_ids = suite.task_ids(config.split, config.tasks, start=config.start)
+    done_keys = {t.key for t in rundir.trajectories()} if resume else set()
+    pending = {tid for tid in task_ids if episode_key(tid) not in done_keys}
+
+    owns_llm = False
+    if llm is None and agent_needs_llm(config.agent):
+        llm = make_llm_for(config.model)
+        owns_llm = True
+    agent = make_agent(config.agent, _batched(llm), **config.agent_options)
+
+    started = time.perf_counter()
+    successes = sum(1 for t in rundir.trajectories() if t.success) if resume else 0
+    done = len(task_ids) - len(pending)
+    written = 0
+    semaphore = asyncio.Semaphore(max(1, config.concurrency))
+    lock = asyncio.Lock()
+
+    async def one(index: int, task_id: str) -> None:
+        nonlocal done, successes, written
+        async with semaphore:
+            trajs = await _run_one(agent, config, task_id, seed=config.seed + config.start + index)
+        async with lock:
+            rundir.append(trajs)
+            written += len(trajs)
+            done += 1
+            successes += int(any(t.success for t in trajs))
+            if on_episode:
+                on_episode(trajs[-1], done, len(task_ids), successes)
+
+    try:
+        await asyncio.gather(*(one(i, tid) for i, tid in enumerate(task_ids) if tid in pending))
+    finally:
+        if owns_llm and hasattr(llm, "close"):
+            llm.close()
+
+    trajectories = rundir.trajectories()
+    summary = summarize(trajectories)
+    summary.update(
+        env=config.env,
+        split=config.split,
+        agent=config.agent,
+        model=config.model or ("default" if agent_needs_llm(config.agent) else None),
+        wall_s=previous.get("wall_s", 0.0) + (time.perf_counter() - started),
+        resumed=resume,
+    )
+    summary["episodes_per_s"] = summary["episodes"] / summary["wall_s"] if summary["wall_s"] else 0.0
+    rundir.write_summary(summary)
+    return RunResult(summary=summary, new_trajectories=written)
+
+
+async def _run_one(agent: Any, config: RunConfig, task_id: str, *, seed: int) -> list[Trajectory]:
+    """One task; any exception becomes a failed trajectory carrying the error."""
+    kwargs = {"max_steps": config.max_steps} if config.max_steps else {}
+    env = None
+    try:
+        env = make_env(config.env, **kwargs)
+        trajs = await agent.run_task(env, task_id, key=episode_key(task_id), seed=seed)
+    except Exception as e:  # noqa: BLE001 - a bad episode is data, not a crash
+        trajs = [
+            Trajectory(
+                key=episode_key(task_id),
+                env=config.env,
+                task_id=task_id,
+                split=config.split,
+                agent=config.agent,
+                model=config.model or "",
+                end_reason="error",
+                error=f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=6)}",
+            )
+        ]
+    finally:
+        if env is not None:
+            env.close()
+    for t in trajs:
+        t.key = episode_key(task_id)
+        t.split = t.split or config.split
+    return trajs
+
+
+def make_llm_for(model: str | None):
+    """Build the backend for a model spec; None is the embedded default policy."""
+    from mulligan.llm import make_llm
+
+    return make_llm(model or "default")
+
+
+def _batched(llm: Any):
+    """Wrap batch-capable backends so concurrent episodes share generate calls."""
+    if llm is None or getattr(llm, "max_batch_size", 1) <= 1:
+        return llm
+    from mulligan.llm.batching import BatchingLLM
+
+    if isinstance(llm, BatchingLLM):
+        return llm
+    return BatchingLLM(llm)
+
+
+def run(config: RunConfig, **kwargs: Any) -> RunResult:
+    """Synchronous wrapper of :func:`run_suite`."""
+    return asyncio.run(run_suite(config, **kwargs))
