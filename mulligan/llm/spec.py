@@ -1,0 +1,212 @@
+"""Spec strings: one string chooses the model.
+
+Grammar::
+
+    SPEC    := BACKEND ":" TARGET [ "?" OPTIONS ]
+             | NAME [ "?" OPTIONS ]               a registered resolver, e.g. "default"
+             | PROVIDER "/" MODEL [ "?" OPTIONS ] a bare litellm model name
+             | LOCAL_PATH [ "?" OPTIONS ]          an existing local checkpoint folder
+    OPTIONS := KEY "=" VALUE { "&" KEY "=" VALUE }
+
+Backends:
+
+- ``scripted:PATH`` replays the reply strings of a JSON list file, from the start in every
+  episode (deterministic tests and demos).
+- ``litellm:MODEL`` calls any model litellm knows (``litellm:openai/gpt-4o-mini``,
+  ``litellm:anthropic/claude-sonnet-4-5``, ``litellm:openai/x?api_base=http://127.0.0.1:8000/v1``
+  for an OpenAI-compatible server such as ``mulligan serve``, vLLM or llama.cpp). Options:
+  ``api_base``, ``api_key``, ``timeout``, ``max_retries``, ``retry_base_delay``,
+  ``max_concurrency``; any other option is passed to ``litellm.acompletion``.
+- ``transformers:PATH_OR_NAME`` (alias ``hf:``) runs a Hugging Face checkpoint in process, on
+  CPU or GPU. Options: ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:1``), ``dtype``
+  (``auto``, ``float32``, ``bfloat16``, ``float16``), ``max_batch_size``.
+- ``default`` is the embedded default policy: a resolver registered with
+  :func:`register_resolver` returns a local checkpoint path, which runs on the transformers
+  backend with the given options.
+
+A bare name with a slash that is not an existing local path (``openai/gpt-4o``) goes to litellm;
+an existing local folder goes to transformers. Option values that look like an int, a float or a
+bool (``true``/``false``) are parsed as such; keyword overrides given to :func:`make_llm` win over
+options in the string.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Union
+from urllib.parse import parse_qsl
+
+from mulligan.errors import ConfigError
+from mulligan.llm.base import LLM
+
+BACKENDS: dict[str, str] = {
+    "scripted": "mulligan.llm.scripted:ScriptedLLM.from_file",
+    "litellm": "mulligan.llm.litellm_backend:LiteLLMBackend",
+    "transformers": "mulligan.llm.transformers_backend:TransformersLLM",
+}
+"""Backend name -> ``module:factory``; the factory takes the target and the options."""
+
+ALIASES: dict[str, str] = {"hf": "transformers"}
+
+Resolver = Union[Callable[[], Union[str, os.PathLike]], str]
+RESOLVERS: dict[str, Resolver] = {}
+"""Spec name -> resolver returning a local checkpoint path (``default`` is the embedded policy).
+
+A resolver is a callable or a ``"module:function"`` string imported only when the name is used,
+so registering one costs nothing at import time.
+"""
+
+
+def register_resolver(resolver: Resolver, name: str = "default") -> None:
+    """Make ``make_llm(name)`` run the checkpoint that ``resolver()`` returns on transformers.
+
+    Args:
+        resolver: A callable with no arguments returning a local checkpoint path, or a
+            ``"module:function"`` string naming one (imported lazily).
+        name: The spec name it answers; must not contain ``:``, ``/`` or ``?``.
+    """
+    if not name or any(c in name for c in ":/?"):
+        raise ConfigError(f"resolver name {name!r} must be a plain word (no ':', '/' or '?')")
+    RESOLVERS[name] = resolver
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A parsed spec string."""
+
+    backend: str
+    target: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_value(text: str) -> Any:
+    """Parse an option value: int, float or bool when it looks like one, else the string."""
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_options(query: str) -> dict[str, Any]:
+    """Parse ``key=value&key=value`` into a dict of typed values."""
+    options: dict[str, Any] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True, strict_parsing=False):
+        if not key:
+            raise ConfigError(f"empty option name in {query!r}")
+        if key in options:
+            raise ConfigError(f"option {key!r} given twice in {query!r}")
+        options[key] = parse_value(value)
+    return options
+
+
+def _known_names() -> list[str]:
+    return sorted({*BACKENDS, *ALIASES, *RESOLVERS, "default"})
+
+
+def _unknown(word: str, spec: str) -> ConfigError:
+    names = _known_names()
+    close = difflib.get_close_matches(word, names, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return ConfigError(
+        f"unknown model backend {word!r} in spec {spec!r}.{hint} Known: {', '.join(names)} "
+        "(write BACKEND:TARGET, e.g. 'litellm:openai/gpt-4o-mini', or a provider/model name)."
+    )
+
+
+def parse_spec(spec: str) -> Spec:
+    """Split a spec string into backend, target and options (no resolver is called).
+
+    Raises:
+        ConfigError: The backend is unknown (with a suggestion) or the target is empty.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ConfigError(f"empty model spec {spec!r}; try 'default' or 'litellm:openai/gpt-4o-mini'")
+    head, _, query = spec.strip().partition("?")
+    options = parse_options(query)
+    prefix, colon, rest = head.partition(":")
+    # A colon after a slash belongs to the model name (``ollama/llama3:8b``), not a backend.
+    if colon and "/" not in prefix and "\\" not in prefix and len(prefix) > 1:
+        backend = ALIASES.get(prefix.lower(), prefix.lower())
+        if backend not in BACKENDS:
+            raise _unknown(prefix, spec)
+        if not rest:
+            raise ConfigError(f"spec {spec!r} names backend {backend!r} but no target after ':'")
+        return Spec(backend, rest, options)
+    if head in RESOLVERS or head == "default":
+        return Spec("default", head, options)
+    if Path(head).expanduser().exists():
+        return Spec("transformers", head, options)
+    if "/" in head:
+        return Spec("litellm", head, options)
+    raise _unknown(head, spec)
+
+
+def resolve(name: str) -> str:
+    """Call the resolver registered for ``name`` and return the checkpoint path it gives."""
+    resolver = RESOLVERS.get(name)
+    if resolver is None:
+        raise ConfigError(
+            f"no resolver is registered for {name!r}: nothing provides the default model yet. "
+            "Register one with mulligan.llm.register_resolver(fn, name), or name a model "
+            "explicitly, e.g. 'transformers:/path/to/checkpoint' or 'litellm:openai/gpt-4o-mini'."
+        )
+    if isinstance(resolver, str):
+        resolver = _import(resolver)
+    path = resolver()
+    if not path or not Path(path).exists():
+        raise ConfigError(f"the resolver for {name!r} returned {path!r}, which is not an existing path")
+    return str(path)
+
+
+def _import(ref: str) -> Callable[..., Any]:
+    module_name, _, attr = ref.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _check_options(factory: Callable[..., Any], backend: str, options: dict[str, Any]) -> None:
+    params = list(inspect.signature(factory).parameters.values())[1:]  # the first is the target
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    allowed = [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    for key in options:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"unknown option {key!r} for backend {backend!r}.{hint} Options: {', '.join(allowed)}")
+
+
+def make_llm(spec: str, **overrides: Any) -> LLM:
+    """Build the backend a spec string names.
+
+    Args:
+        spec: A spec string (see the module docstring for the grammar).
+        **overrides: Options that win over those in the spec's query string.
+
+    Returns:
+        A ready backend implementing :class:`mulligan.llm.base.LLM`.
+
+    Raises:
+        ConfigError: Unknown backend or option, bad target, or no resolver for ``default``.
+        DependencyNotInstalled: The backend's package (litellm, torch/transformers) is missing.
+    """
+    parsed = parse_spec(spec)
+    options = {**parsed.options, **overrides}
+    backend, target = parsed.backend, parsed.target
+    if backend == "default":
+        backend, target = "transformers", resolve(target)
+    factory = _import(BACKENDS[backend])
+    _check_options(factory, backend, options)
+    return factory(target, **options)

@@ -1,0 +1,211 @@
+"""The transformers backend: a local Hugging Face checkpoint, batched, on CPU or GPU."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from mulligan.errors import ConfigError, DependencyNotInstalled
+from mulligan.llm.base import ChatRequest, Completion, GenerationParams
+from mulligan.records import Usage
+
+
+def _import_torch_transformers() -> tuple[Any, Any]:
+    try:
+        import torch
+        import transformers
+    except ImportError as e:
+        raise DependencyNotInstalled(e.name or "transformers", "train", "needed by the transformers backend") from e
+    return torch, transformers
+
+
+def _pick_device(torch: Any, device: str) -> str:
+    if device != "auto":
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _pick_dtype(torch: Any, dtype: str, device: str) -> Any:
+    if dtype == "auto":
+        # The checkpoint's own dtype on accelerators; half precision on CPU is slow or unsupported.
+        return "auto" if device != "cpu" else torch.float32
+    value = getattr(torch, dtype, None)
+    if not isinstance(value, torch.dtype):
+        raise ConfigError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16")
+    return value
+
+
+def truncate_at_stop(text: str, stop: list[str] | None) -> tuple[str, bool]:
+    """Cut ``text`` at the earliest occurrence of any stop string; say whether one was found."""
+    cuts = [i for i in (text.find(s) for s in stop or [] if s) if i >= 0]
+    return (text[: min(cuts)], True) if cuts else (text, False)
+
+
+def _group_key(params: GenerationParams) -> tuple[Any, ...]:
+    # Requests that can share one ``generate`` call; max_tokens differs per row and is cut after.
+    sampling = params.temperature > 0
+    return (sampling, params.temperature if sampling else None, params.top_p if sampling else None,
+            params.seed if sampling else None, tuple(params.stop or ()))
+
+
+class TransformersLLM:
+    """Generates with ``AutoModelForCausalLM`` on whole batches of chat requests.
+
+    Prompts are rendered with the tokenizer's chat template, left-padded and generated in one
+    ``model.generate`` call per group of requests sharing sampling settings (greedy when
+    ``temperature == 0``, seeded sampling otherwise). Generation runs in a worker thread so the
+    event loop stays responsive.
+
+    Args:
+        path: A local checkpoint folder, or a Hub name already in the local cache.
+        device: ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:1``, ...
+        dtype: ``auto`` (the checkpoint's on GPU, float32 on CPU), ``float32``, ``bfloat16``, ``float16``.
+        max_batch_size: Larger request lists are split into chunks of this size.
+        local_files_only: Never download; defaults to True for an existing local folder.
+        trust_remote_code: Allow model code shipped with the checkpoint.
+    """
+
+    supports_tools = False
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        max_batch_size: int = 32,
+        local_files_only: bool | None = None,
+        trust_remote_code: bool = False,
+    ):
+        torch, transformers = _import_torch_transformers()
+        self._torch = torch
+        self.path = str(path)
+        self.name = f"transformers:{path}"
+        self.max_batch_size = int(max_batch_size)
+        if self.max_batch_size < 1:
+            raise ConfigError(f"max_batch_size must be at least 1, got {max_batch_size}")
+        local = Path(self.path).expanduser().exists()
+        load = {"local_files_only": local if local_files_only is None else local_files_only,
+                "trust_remote_code": trust_remote_code}
+        self.device = _pick_device(torch, str(device))
+        torch_dtype = _pick_dtype(torch, str(dtype), self.device)
+        try:
+            self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.path, **load)
+            self.model = transformers.AutoModelForCausalLM.from_pretrained(self.path, dtype=torch_dtype, **load)
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"cannot load checkpoint {self.path!r}: {e}") from e
+        if not self.tokenizer.chat_template:
+            raise ConfigError(f"checkpoint {self.path!r} has no chat template in its tokenizer")
+        self.model.to(self.device).eval()
+        self.tokenizer.padding_side = "left"
+        self.eos_ids = self._eos_ids()
+        pad = self.tokenizer.pad_token_id
+        self.pad_id = pad if pad is not None else self.eos_ids[0]
+        self._lock = threading.Lock()
+
+    def _eos_ids(self) -> list[int]:
+        ids: list[int] = []
+        for source in (self.model.generation_config.eos_token_id, self.tokenizer.eos_token_id):
+            ids += source if isinstance(source, list) else [source] if source is not None else []
+        if not ids:
+            raise ConfigError(f"checkpoint {self.path!r} defines no end-of-sequence token")
+        return list(dict.fromkeys(ids))
+
+    def render(self, request: ChatRequest) -> str:
+        """The prompt text the model sees for a request (chat template + generation prompt)."""
+        messages = [m.to_openai() for m in request.messages]
+        return self.tokenizer.apply_chat_template(
+            messages, tools=request.tools, add_generation_prompt=True, tokenize=False
+        )
+
+    async def generate(self, requests: list[ChatRequest]) -> list[Completion]:
+        """Answer the requests, ``max_batch_size`` at a time, in a worker thread."""
+        if self.model is None:
+            return [Completion(error=f"{self.name} is closed", finish_reason="error") for _ in requests]
+        out: list[Completion] = []
+        for start in range(0, len(requests), self.max_batch_size):
+            out += await asyncio.to_thread(self._generate_chunk, requests[start : start + self.max_batch_size])
+        return out
+
+    def _generate_chunk(self, requests: list[ChatRequest]) -> list[Completion]:
+        results: list[Completion | None] = [None] * len(requests)
+        groups: dict[tuple[Any, ...], list[tuple[int, str]]] = {}
+        for i, request in enumerate(requests):
+            try:
+                groups.setdefault(_group_key(request.params), []).append((i, self.render(request)))
+            except Exception as e:  # noqa: BLE001 - a bad request fails alone
+                results[i] = Completion(error=f"chat template failed: {type(e).__name__}: {e}", finish_reason="error")
+        for members in groups.values():
+            index = [i for i, _ in members]
+            try:
+                done = self._generate_group([requests[i] for i in index], [p for _, p in members])
+            except Exception as e:  # noqa: BLE001 - reported on every request of the group
+                failed = Completion(error=f"generation failed: {type(e).__name__}: {e}", finish_reason="error")
+                done = [failed] * len(index)
+            for i, completion in zip(index, done):
+                results[i] = completion.model_copy()
+        return [r for r in results if r is not None]
+
+    def _generate_group(self, requests: list[ChatRequest], prompts: list[str]) -> list[Completion]:
+        torch = self._torch
+        start = time.perf_counter()
+        params = requests[0].params
+        enc = self.tokenizer(prompts, add_special_tokens=False, padding=True, return_tensors="pt").to(self.device)
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": max(r.params.max_tokens for r in requests),
+            "pad_token_id": self.pad_id,
+            "eos_token_id": self.eos_ids,
+            "do_sample": params.temperature > 0,
+        }
+        if params.temperature > 0:
+            kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=0)
+        if params.stop:
+            kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
+        # One generate at a time: the seed is global RNG state, and parallel calls only contend.
+        with self._lock, torch.inference_mode():
+            if params.temperature > 0 and params.seed is not None:
+                torch.manual_seed(params.seed)
+            out = self.model.generate(**enc, **kwargs)
+        new = out[:, enc["input_ids"].shape[1] :].tolist()
+        prompt_lens = enc["attention_mask"].sum(dim=1).tolist()
+        latency = time.perf_counter() - start
+        return [
+            self._finish(request, ids, int(n_prompt), latency)
+            for request, ids, n_prompt in zip(requests, new, prompt_lens)
+        ]
+
+    def _finish(self, request: ChatRequest, ids: list[int], prompt_tokens: int, latency: float) -> Completion:
+        ids = ids[: request.params.max_tokens]
+        n_text, n_generated, finish = len(ids), len(ids), "length"
+        for j, token in enumerate(ids):
+            if token in self.eos_ids:
+                n_text, n_generated, finish = j, j + 1, "stop"
+                break
+            if token == self.pad_id:  # the row stopped earlier (stop string) and was padded
+                n_text, n_generated, finish = j, j, "stop"
+                break
+        text = self.tokenizer.decode(ids[:n_text], skip_special_tokens=True)
+        text, stopped = truncate_at_stop(text, request.params.stop)
+        return Completion(
+            text=text,
+            usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=n_generated),
+            finish_reason="stop" if stopped else finish,
+            latency_s=latency,
+        )
+
+    def close(self) -> None:
+        """Drop the model and free its memory. Idempotent."""
+        if getattr(self, "model", None) is None:
+            return
+        self.model = None
+        gc.collect()
+        if self.device.startswith("cuda"):
+            self._torch.cuda.empty_cache()

@@ -1,0 +1,118 @@
+"""The transformers backend on a tiny locally built checkpoint."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from llm_test_helpers import PROMPTS, chat
+
+from mulligan.errors import ConfigError
+from mulligan.llm import make_llm
+from mulligan.llm.base import ChatRequest, GenerationParams
+from mulligan.records import Message
+
+
+def generate(llm, requests):
+    return asyncio.run(llm.generate(requests))
+
+
+def one_by_one(llm, requests):
+    return [generate(llm, [r])[0] for r in requests]
+
+
+def test_batch_equals_single_greedy_in_order(tiny_llm):
+    requests = [chat(p, max_tokens=n) for p, n in zip(PROMPTS, [24, 3, 24, 16, 5, 24])]
+    batch = generate(tiny_llm, requests)
+    single = one_by_one(tiny_llm, requests)
+    assert len(batch) == len(requests)
+    assert all(o.error is None and o.text for o in batch)
+    assert [o.text for o in batch] == [o.text for o in single]
+    assert [o.usage for o in batch] == [o.usage for o in single]
+    assert [o.finish_reason for o in batch] == [o.finish_reason for o in single]
+    assert batch[1].usage.completion_tokens == 3 and batch[1].finish_reason == "length"
+
+
+def test_multi_turn_batch_equals_single(tiny_llm):
+    history = [Message(role="system", content="You tidy the house."), Message(role="user", content=PROMPTS[0]),
+               Message(role="assistant", content="Thought: the apple is on the table. Action: take apple")]
+    params = GenerationParams(max_tokens=32)
+    requests = [
+        ChatRequest(messages=[*history[: 1 + i % 3], Message(role="user", content=p)], params=params)
+        for i, p in enumerate(PROMPTS)
+    ]
+    assert [o.text for o in generate(tiny_llm, requests)] == [o.text for o in one_by_one(tiny_llm, requests)]
+
+
+def test_greedy_is_deterministic(tiny_llm):
+    requests = [chat(p) for p in PROMPTS[:3]]
+    assert [o.text for o in generate(tiny_llm, requests)] == [o.text for o in generate(tiny_llm, requests)]
+
+
+def test_stop_strings_truncate(tiny_llm):
+    full = generate(tiny_llm, [chat(PROMPTS[0])])[0].text
+    assert "Action:" in full, full
+    stopped, plain = generate(tiny_llm, [chat(PROMPTS[0], stop=["Action:", "zzz"]), chat(PROMPTS[0])])
+    assert stopped.text == full[: full.index("Action:")] and stopped.finish_reason == "stop"
+    assert plain.text == full
+    assert stopped.usage.completion_tokens < plain.usage.completion_tokens
+
+
+def test_usage_counts_prompt_and_generated_tokens(tiny_llm):
+    request = chat(PROMPTS[3], max_tokens=4)
+    out = generate(tiny_llm, [request])[0]
+    prompt_ids = tiny_llm.tokenizer(tiny_llm.render(request), add_special_tokens=False)["input_ids"]
+    assert out.usage.prompt_tokens == len(prompt_ids)
+    assert out.usage.completion_tokens == 4 and out.finish_reason == "length"
+    finished = generate(tiny_llm, [chat(PROMPTS[0], max_tokens=64)])[0]
+    assert finished.finish_reason == "stop"
+    # The EOS token is counted; its text is not.
+    assert finished.usage.completion_tokens == len(tiny_llm.tokenizer(finished.text)["input_ids"]) + 1
+
+
+def test_seeded_sampling_is_reproducible(tiny_llm):
+    requests = [chat(p, temperature=1.5, seed=7) for p in PROMPTS[:2]]
+    first, second = generate(tiny_llm, requests), generate(tiny_llm, requests)
+    assert [o.text for o in first] == [o.text for o in second]
+
+
+def test_large_lists_are_chunked(tiny_llm):
+    requests = [chat(PROMPTS[i % len(PROMPTS)], max_tokens=2) for i in range(tiny_llm.max_batch_size + 3)]
+    outs = generate(tiny_llm, requests)
+    assert len(outs) == len(requests) and all(o.error is None for o in outs)
+
+
+def test_event_loop_stays_responsive(tiny_llm):
+    async def main():
+        ticks = 0
+
+        async def ticker():
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.001)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        await tiny_llm.generate([chat(p, max_tokens=48) for p in PROMPTS])
+        task.cancel()
+        return ticks
+
+    assert asyncio.run(main()) > 0
+
+
+def test_spec_options(tiny_checkpoint):
+    llm = make_llm(f"hf:{tiny_checkpoint}?device=cpu&max_batch_size=2&dtype=float32")
+    try:
+        assert (llm.max_batch_size, llm.device, llm.name) == (2, "cpu", f"transformers:{tiny_checkpoint}")
+        assert generate(llm, [chat(PROMPTS[0], max_tokens=2)])[0].usage.completion_tokens == 2
+    finally:
+        llm.close()
+        llm.close()
+    assert "closed" in generate(llm, [chat(PROMPTS[0])])[0].error
+
+
+def test_bad_checkpoint_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot load checkpoint"):
+        make_llm(f"transformers:{tmp_path}")
+    with pytest.raises(ConfigError, match="unknown dtype"):
+        make_llm(f"transformers:{tmp_path}?dtype=float33")
