@@ -171,11 +171,12 @@ class PreferencePair(Record):
 R = TypeVar("R", bound=BaseModel)
 
 
-def append_jsonl(path: str | Path, records: Iterable[BaseModel | dict[str, Any]]) -> None:
-    """Append records to a JSONL file, each line written whole and flushed to disk.
+def append_jsonl(path: str | Path, records: Iterable[BaseModel | dict[str, Any]], *, fsync: bool = True) -> None:
+    """Append records to a JSONL file, each line written whole.
 
-    One ``write`` per line so a killed process leaves at most one torn last line, which
-    :func:`read_jsonl` detects and :func:`repair_jsonl` drops.
+    One ``write`` per line, so a killed process leaves at most one torn last line, which
+    :func:`read_jsonl` detects and :func:`repair_jsonl` drops. Written lines survive a killed
+    process as soon as this returns; ``fsync`` also makes them survive a power loss.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -184,7 +185,8 @@ def append_jsonl(path: str | Path, records: Iterable[BaseModel | dict[str, Any]]
             data = rec.model_dump_json() if isinstance(rec, BaseModel) else json.dumps(rec)
             f.write(data.encode("utf-8") + b"\n")
         f.flush()
-        os.fsync(f.fileno())
+        if fsync:
+            os.fsync(f.fileno())
 
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:

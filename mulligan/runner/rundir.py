@@ -7,6 +7,7 @@ run is cut off on resume, so no episode is lost (it is rerun) or duplicated.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,10 @@ import yaml
 
 from mulligan.errors import RunError
 from mulligan.records import Trajectory, append_jsonl, read_jsonl, repair_jsonl
+
+SYNC_INTERVAL_S = 1.0
+"""At most this long between fsyncs of trajectories.jsonl (a killed process loses nothing
+either way; this bounds what a power loss can take)."""
 
 RESUME_KEYS = ("env", "split", "tasks", "start", "agent", "model", "seed", "max_steps", "agent_options")
 """Config fields that must match for ``--resume`` to continue a run."""
@@ -27,6 +32,7 @@ class RunDir:
         self.config_path = self.path / "config.yaml"
         self.trajectories_path = self.path / "trajectories.jsonl"
         self.summary_path = self.path / "summary.json"
+        self._last_sync = 0.0
 
     def exists(self) -> bool:
         return self.config_path.exists() or self.trajectories_path.exists()
@@ -57,7 +63,11 @@ class RunDir:
         return repair_jsonl(self.trajectories_path)
 
     def append(self, trajectories: list[Trajectory]) -> None:
-        append_jsonl(self.trajectories_path, trajectories)
+        now = time.monotonic()
+        sync = now - self._last_sync >= SYNC_INTERVAL_S
+        append_jsonl(self.trajectories_path, trajectories, fsync=sync)
+        if sync:
+            self._last_sync = now
 
     def load_summary(self) -> dict[str, Any]:
         if not self.summary_path.exists():

@@ -182,7 +182,9 @@ def _batched(llm: Any):
 
     if isinstance(llm, BatchingLLM):
         return llm
-    return BatchingLLM(llm)
+    # Episodes in flight share one event loop: every ready episode asks within the same tick,
+    # and requests queue while a batch runs, so no wall-clock wait is needed.
+    return BatchingLLM(llm, max_wait_ms=0)
 
 
 def run(config: RunConfig, **kwargs: Any) -> RunResult:
