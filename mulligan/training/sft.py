@@ -1,0 +1,278 @@
+"""Supervised fine-tuning through TRL's ``SFTTrainer`` with exact per-message loss masks.
+
+How the masks reach the loss: every conversation is tokenized by
+:func:`mulligan.training.masking.tokenize_conversation` into a pre-tokenized row with the columns
+``input_ids`` and ``assistant_masks``. ``SFTTrainer`` recognises a dataset with ``input_ids`` as
+already processed, skips its own chat-template tokenization, and folds ``assistant_masks`` into a
+``labels`` column (``-100`` where the mask is 0) before truncating to ``max_length``; its collator
+then pads ``labels`` with ``-100``. ``assistant_only_loss`` stays False (it would re-render the
+conversations with ``{% generation %}`` markers, which mulligan's masks replace) and
+``completion_only_loss`` stays False (there is no prompt/completion split).
+:func:`trainer_labels` returns what that pipeline hands the model, for tests to compare with the
+``train`` flags.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import datasets
+import torch
+from datasets import Dataset
+from transformers import AutoModelForCausalLM, PreTrainedModel
+from trl import SFTConfig, SFTTrainer
+
+from mulligan.errors import ConfigError
+from mulligan.records import Message
+from mulligan.training.masking import tokenize_conversation
+
+Conversation = Sequence[Message | dict[str, Any]]
+
+
+def build_dataset(
+    conversations: Sequence[Conversation], tokenizer: Any, *, end_token_ids: Sequence[int] | None = None
+) -> Dataset:
+    """Pre-tokenize conversations into the rows ``SFTTrainer`` consumes as they are.
+
+    Args:
+        conversations: Conversations of messages with ``train`` flags.
+        tokenizer: The tokenizer (with chat template) of the model to train.
+        end_token_ids: Passed to :func:`~mulligan.training.masking.tokenize_conversation`.
+
+    Returns:
+        A dataset with the columns ``input_ids``, ``assistant_masks`` and ``row`` (the index of
+        the conversation, kept so trainer-side rows can be matched back).
+    """
+    rows: dict[str, list[Any]] = {"input_ids": [], "assistant_masks": [], "row": []}
+    for i, conv in enumerate(conversations):
+        r = tokenize_conversation(conv, tokenizer, end_token_ids=end_token_ids).to_row()
+        rows["input_ids"].append(r["input_ids"])
+        rows["assistant_masks"].append(r["assistant_masks"])
+        rows["row"].append(i)
+    return Dataset.from_dict(rows)
+
+
+def _load_model(model_path_or_model: str | os.PathLike[str] | PreTrainedModel) -> PreTrainedModel:
+    if isinstance(model_path_or_model, PreTrainedModel):
+        return model_path_or_model
+    return AutoModelForCausalLM.from_pretrained(str(model_path_or_model), dtype=torch.float32)
+
+
+def _native_bf16() -> bool:
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    # Without AVX512-BF16 the CPU emulates bfloat16 and autocast is slower than float32.
+    check = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    return bool(check and check())
+
+
+def _lora_config(r: int = 16) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
+
+
+def make_trainer(
+    conversations: Sequence[Conversation],
+    model_path_or_model: str | os.PathLike[str] | PreTrainedModel,
+    tokenizer: Any,
+    out_dir: str | os.PathLike[str],
+    *,
+    epochs: float = 3.0,
+    lr: float = 2e-3,
+    batch_size: int = 8,
+    max_length: int | None = 1024,
+    lora: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+    warmup: float = 0.05,
+    weight_decay: float = 0.0,
+    logging_steps: int = 10,
+    end_token_ids: Sequence[int] | None = None,
+    bf16: bool | None = None,
+) -> SFTTrainer:
+    """Build (but do not run) the ``SFTTrainer`` that :func:`train_sft` runs.
+
+    Arguments are those of :func:`train_sft`, plus ``warmup`` (fraction of steps), ``weight_decay``,
+    ``logging_steps``, ``end_token_ids`` (see :func:`~mulligan.training.masking.tokenize_conversation`)
+    and ``bf16`` (bfloat16 autocast over float32 weights; None: on where the hardware runs it natively,
+    which on a CPU with AVX512-BF16 made tiny-model training 1.1-1.6x faster in
+    ``benchmarks/tiny_train_speed.py``).
+
+    Returns:
+        The trainer, with its prepared ``train_dataset`` (columns ``input_ids``, ``labels``, ``row``).
+    """
+    if not conversations:
+        raise ConfigError("train_sft needs at least one conversation")
+    dataset = build_dataset(conversations, tokenizer, end_token_ids=end_token_ids)
+    model = _load_model(model_path_or_model)
+    config = SFTConfig(
+        output_dir=str(out_dir),
+        num_train_epochs=epochs,
+        learning_rate=lr,
+        per_device_train_batch_size=batch_size,
+        gradient_accumulation_steps=1,
+        lr_scheduler_type="cosine",
+        warmup_steps=warmup,
+        weight_decay=weight_decay,
+        max_length=max_length,
+        assistant_only_loss=False,
+        completion_only_loss=False,
+        packing=False,
+        padding_free=False,
+        # Batches of similar lengths waste less compute on padding.
+        train_sampling_strategy="group_by_length",
+        seed=seed,
+        data_seed=seed,
+        logging_steps=logging_steps,
+        save_strategy="no",
+        report_to=[],
+        disable_tqdm=not progress,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        use_cpu=not torch.cuda.is_available(),
+        # TRL turns checkpointing on by default; at these sizes it only costs time.
+        activation_checkpointing=False,
+        bf16=_native_bf16() if bf16 is None else bf16,
+        fp16=False,
+    )
+    bars_were_on = datasets.is_progress_bar_enabled()
+    if not progress:
+        datasets.disable_progress_bars()
+    try:
+        trainer = SFTTrainer(
+            model=model,
+            args=config,
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            peft_config=_lora_config() if lora else None,
+        )
+    finally:
+        if not progress and bars_were_on:
+            datasets.enable_progress_bars()
+    if not progress:
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        trainer.remove_callback(PrinterCallback)
+        trainer.remove_callback(ProgressCallback)
+    return trainer
+
+
+def train_sft(
+    conversations: Sequence[Conversation],
+    model_path_or_model: str | os.PathLike[str] | PreTrainedModel,
+    tokenizer: Any,
+    out_dir: str | os.PathLike[str],
+    *,
+    epochs: float = 3.0,
+    lr: float = 2e-3,
+    batch_size: int = 8,
+    max_length: int | None = 1024,
+    lora: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+    **kwargs: Any,
+) -> Path:
+    """Fine-tune a causal LM on conversations, with loss exactly on the ``train`` messages.
+
+    Args:
+        conversations: Conversations (lists of :class:`~mulligan.records.Message` or dicts with
+            ``role``/``content``/``train``). Loss is on assistant messages whose ``train`` is True
+            or None: their content and end-of-turn token.
+        model_path_or_model: A local checkpoint directory or a loaded model.
+        tokenizer: The model's tokenizer, with a chat template.
+        out_dir: Where the trained checkpoint is written.
+        epochs: Passes over the data.
+        lr: Peak learning rate (cosine schedule with a short warmup). The default suits a tiny
+            model trained from scratch; use about 1e-4 for full fine-tuning of a pretrained model.
+        batch_size: Conversations per optimizer step.
+        max_length: Longer tokenized conversations are cut to their first ``max_length`` tokens;
+            None keeps them whole.
+        lora: Train LoRA adapters (rank 16 on every linear layer) instead of all weights. The
+            adapters are merged into the base weights before saving, so ``out_dir`` always holds a
+            plain checkpoint that ``AutoModelForCausalLM.from_pretrained`` loads without peft.
+        seed: Seed of the data order and of the LoRA adapters' initialisation.
+        progress: Show the Trainer's progress bar and loss logs.
+        **kwargs: Further options of :func:`make_trainer`.
+
+    Returns:
+        ``out_dir``, holding the model, the tokenizer (both via ``save_pretrained``) and
+        ``train_log.json`` (the Trainer's log history: loss per logging step, throughput).
+    """
+    out = Path(out_dir)
+    trainer = make_trainer(
+        conversations,
+        model_path_or_model,
+        tokenizer,
+        out,
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        max_length=max_length,
+        lora=lora,
+        seed=seed,
+        progress=progress,
+        **kwargs,
+    )
+    trainer.train()
+    model = trainer.model
+    if lora:
+        model = model.merge_and_unload()
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    (out / "train_log.json").write_text(json.dumps(trainer.state.log_history, indent=1))
+    return out
+
+
+def trainer_labels(trainer: SFTTrainer) -> dict[int, list[int]]:
+    """The labels ``trainer`` hands the model, per conversation, as its own collator builds them.
+
+    Args:
+        trainer: A trainer from :func:`make_trainer` (trained or not).
+
+    Returns:
+        For each conversation index that the trainer kept (TRL drops conversations left with no
+        trained token after truncation), the label ids of its unpadded tokens: the token id where
+        the loss applies, ``-100`` elsewhere.
+    """
+    dataset = trainer.train_dataset
+    rows = [dataset[i] for i in range(len(dataset))]
+    batch = trainer.data_collator([{k: r[k] for k in ("input_ids", "labels")} for r in rows])
+    labels = batch["labels"]
+    lengths = batch["attention_mask"].sum(dim=1)
+    return {r["row"]: labels[i, : int(lengths[i])].tolist() for i, r in enumerate(rows)}
+
+
+def labels_seen_by_trainer(
+    conversations: Sequence[Conversation], tokenizer: Any, *, max_length: int | None = None, **kwargs: Any
+) -> list[list[int] | None]:
+    """The labels TRL would train on for each conversation, without training anything.
+
+    Builds a trainer around a throwaway one-layer model (label building does not depend on the
+    model) and reads its collated labels with :func:`trainer_labels`.
+
+    Args:
+        conversations: Conversations as for :func:`train_sft`.
+        tokenizer: The tokenizer with its chat template.
+        max_length: Truncation length, as in :func:`train_sft`.
+        **kwargs: Further options of :func:`make_trainer` (``end_token_ids``, ...).
+
+    Returns:
+        One list of labels per conversation (``-100`` where no loss applies), or None for a
+        conversation the trainer drops because no trained token is left in it.
+    """
+    import tempfile
+
+    from mulligan.training.tiny import build_tiny_model
+
+    model = build_tiny_model(tokenizer, hidden_size=16, num_layers=1, num_heads=1, intermediate_size=16)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = make_trainer(
+            conversations, model, tokenizer, tmp, max_length=max_length, progress=False, bf16=False, **kwargs
+        )
+        labels = trainer_labels(trainer)
+    return [labels.get(i) for i in range(len(conversations))]
