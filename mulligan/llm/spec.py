@@ -54,8 +54,9 @@ BACKENDS: dict[str, str] = {
 ALIASES: dict[str, str] = {"hf": "transformers"}
 
 Resolver = Union[Callable[[], Union[str, os.PathLike]], str]
-RESOLVERS: dict[str, Resolver] = {}
-"""Spec name -> resolver returning a local checkpoint path (``default`` is the embedded policy).
+RESOLVERS: dict[str, Resolver] = {"default": "mulligan.training.default_policy:resolve_default_policy"}
+"""Spec name -> resolver returning a local checkpoint path (``default`` is the embedded policy,
+built on first use by the training package).
 
 A resolver is a callable or a ``"module:function"`` string imported only when the name is used,
 so registering one costs nothing at import time.

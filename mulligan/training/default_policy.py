@@ -154,8 +154,13 @@ def ensure_default_policy(*, force: bool = False, progress: bool = True, recipe:
     return path
 
 
+def resolve_default_policy() -> str:
+    """The checkpoint path the model spec ``default`` runs (built on first use, with progress)."""
+    return str(ensure_default_policy())
+
+
 def register_default_policy() -> None:
-    """Make the model spec ``default`` resolve to this policy (built on first use)."""
+    """Make the model spec ``default`` resolve to this policy (it does by default; this restores it)."""
     from mulligan.llm.spec import register_resolver
 
-    register_resolver(lambda: str(ensure_default_policy()), name="default")
+    register_resolver("mulligan.training.default_policy:resolve_default_policy", name="default")
