@@ -147,7 +147,10 @@ class TextAgent:
                 traj.end_reason = "provider error"
                 traj.error = completion.error
                 return
-            step = Step(t=t, raw=completion.text, latency_s=completion.latency_s, tokens=completion.usage)
+            step = Step(
+                t=t, raw=completion.text, latency_s=completion.latency_s, tokens=completion.usage,
+                info=dict(completion.meta),
+            )
             traj.steps.append(step)
             try:
                 parsed = self._parse(completion, tools)

@@ -6,7 +6,10 @@ policy can be trained on. Only envs that offer ``expert_action()`` support it.
 
 from __future__ import annotations
 
+import random
+import re
 import time
+from typing import Any
 
 from mulligan.agents.base import EpisodeState, TextAgent
 from mulligan.errors import ConfigError
@@ -15,10 +18,25 @@ from mulligan.records import Message
 
 
 class ExpertAgent(TextAgent):
-    """Replies with the env's expert action and subgoal (``Thought: <subgoal>\\nAction: <cmd>``)."""
+    """Replies with the env's expert action and subgoal (``Thought: <subgoal>\\nAction: <cmd>``).
+
+    With ``noise > 0`` it perturbs that share of its turns (DART-style): a mistyped number or an
+    off-plan command, flagged ``info["perturbed"]`` on the step, after which the expert recovers
+    from wherever it ended up. Trained with the perturbed turns masked out, a policy learns to
+    recover from its own slips instead of only ever seeing flawless episodes.
+
+    Args:
+        noise: Probability that a turn is perturbed.
+        noise_seed: Seed of the perturbations.
+    """
 
     name = "expert"
     source = "expert"
+
+    def __init__(self, llm: Any = None, config: Any = None, *, noise: float = 0.0, noise_seed: int = 0, **overrides):
+        super().__init__(llm, config, **overrides)
+        self.noise = noise
+        self.rng = random.Random(noise_seed)
 
     @property
     def model_name(self) -> str:
@@ -31,5 +49,18 @@ class ExpertAgent(TextAgent):
         started = time.perf_counter()
         action = env.expert_action()
         subgoal = env.expert_subgoal() if hasattr(env, "expert_subgoal") else None
+        meta: dict[str, Any] = {}
+        if self.noise and self.rng.random() < self.noise:
+            action, meta = self._perturb(action, state.info.get("admissible_actions") or []), {"perturbed": True}
         text = f"Thought: {subgoal}\nAction: {action}" if subgoal else f"Action: {action}"
-        return Completion(text=text, latency_s=time.perf_counter() - started)
+        return Completion(text=text, latency_s=time.perf_counter() - started, meta=meta)
+
+    def _perturb(self, action: str, admissible: list[str]) -> str:
+        """A plausible slip: the right command with a wrong number, or another valid command."""
+        numbers = list(re.finditer(r"\d+", action))
+        if numbers and self.rng.random() < 0.5:
+            m = self.rng.choice(numbers)
+            wrong = str(int(m.group()) + self.rng.choice([1, 2, 3]))
+            return action[: m.start()] + wrong + action[m.end():]
+        others = [a for a in admissible if a != action]
+        return self.rng.choice(others) if others else action

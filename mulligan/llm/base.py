@@ -47,6 +47,8 @@ class Completion(BaseModel):
     error: str | None = None
     exhausted: bool = False
     """Set by the scripted backend when the episode's script has run out."""
+    meta: dict[str, Any] = Field(default_factory=dict)
+    """Backend- or agent-specific facts about the reply; copied into the step's ``info``."""
 
 
 @runtime_checkable

@@ -31,10 +31,12 @@ HOUSEHOLD = "mulligan/Household-v0"
 class Recipe(BaseModel):
     """How the default policy is built; any change gives a new cache directory."""
 
-    demos: int = 1500
+    demos: int = 2000
+    noise: float = 0.15
+    """Share of expert turns perturbed during collection (masked out; the recoveries are trained)."""
     vocab_size: int = 1024
     hidden_size: int = 192
-    num_layers: int = 4
+    num_layers: int = 3
     num_heads: int = 4
     epochs: float = 3.0
     lr: float = 2e-3
@@ -75,12 +77,18 @@ def _build_lock(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def collect_demonstrations(n: int, *, split: str = "train", seed: int = 0) -> list[Trajectory]:
-    """Run the expert agent on ``n`` tasks of ``split`` and return its (winning) trajectories."""
+def collect_demonstrations(n: int, *, split: str = "train", seed: int = 0, noise: float = 0.0) -> list[Trajectory]:
+    """Run the expert agent on ``n`` tasks of ``split`` and return its (winning) trajectories.
+
+    ``noise`` perturbs that share of the expert's turns (see :class:`~mulligan.agents.expert.ExpertAgent`).
+    """
     from mulligan.runner.runner import RunConfig, run_suite
 
     with tempfile.TemporaryDirectory() as tmp:
-        config = RunConfig(env=HOUSEHOLD, split=split, tasks=n, agent="expert", concurrency=1, seed=seed, out=tmp)
+        config = RunConfig(
+            env=HOUSEHOLD, split=split, tasks=n, agent="expert", concurrency=1, seed=seed, out=tmp,
+            agent_options={"noise": noise, "noise_seed": seed},
+        )
         asyncio.run(run_suite(config))
         from mulligan.runner.rundir import RunDir
 
@@ -89,8 +97,15 @@ def collect_demonstrations(n: int, *, split: str = "train", seed: int = 0) -> li
 
 
 def demonstration_conversations(trajs: list[Trajectory]) -> list[list[Message]]:
-    """The transcripts as training conversations (loss on every expert turn)."""
-    return [[m.model_copy(update={"train": True}) if m.role == "assistant" else m for m in t.messages] for t in trajs]
+    """The transcripts as training conversations: loss on every expert turn but the perturbed ones."""
+    conversations = []
+    for t in trajs:
+        perturbed = iter([bool(s.info.get("perturbed")) for s in t.steps])
+        conversations.append(
+            [m.model_copy(update={"train": not next(perturbed, False)}) if m.role == "assistant" else m
+             for m in t.messages]
+        )
+    return conversations
 
 
 def build_default_policy(out: Path, recipe: Recipe = RECIPE, *, progress: bool = True) -> dict:
@@ -104,7 +119,7 @@ def build_default_policy(out: Path, recipe: Recipe = RECIPE, *, progress: bool =
     started = time.perf_counter()
     console.print(f"[bold]Building the default policy[/bold] (first use; cached in {out})")
     with console.status(f"collecting {recipe.demos} expert demonstrations on household train"):
-        trajs = collect_demonstrations(recipe.demos, seed=recipe.seed)
+        trajs = collect_demonstrations(recipe.demos, seed=recipe.seed, noise=recipe.noise)
     conversations = demonstration_conversations(trajs)
     corpus = [m.content for conv in conversations for m in conv]
     tokenizer = build_tokenizer(corpus, vocab_size=recipe.vocab_size)
