@@ -1,4 +1,4 @@
-"""The ``mulligan`` command line: envs, run, show, serve, bootstrap."""
+"""The ``mulligan`` command line: envs, run, show, serve, bootstrap, export."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mulligan.envs.code.cli import app as sandbox_app
 from mulligan.errors import MulliganError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Agents that correct themselves and learn from it.")
+app.add_typer(sandbox_app, name="sandbox")
 console = Console()
 
 
@@ -150,6 +152,45 @@ def bootstrap(
     except MulliganError as e:
         _fail(e)
     console.print(f"default policy ready at {path}")
+
+
+@app.command()
+def export(
+    run_dirs: list[Path] = typer.Argument(..., help="Run directories (or trajectory JSONL files)."),
+    fmt: str = typer.Option("sft", "--format", "-f", help="sft, rerest, step, agentr or dpo."),
+    out: Path = typer.Option(..., help="Output directory: <format>.jsonl and <format>.stats.json."),
+    tokenizer: Optional[Path] = typer.Option(
+        None, help="Checkpoint whose tokenizer counts tokens (default: the default policy's, if built)."
+    ),
+    locate_errors: bool = typer.Option(
+        False,
+        help="Mark first errors with the household teacher before building rows (agentr; rows become teacher data).",
+    ),
+) -> None:
+    """Export trajectories as a training dataset and print rows, tokens and trainable tokens per source."""
+    from mulligan.training.export import check_format, load_tokenizer, load_trajectories
+    from mulligan.training.export import export as export_rows
+
+    try:
+        check_format(fmt)
+        trajs = load_trajectories(run_dirs)
+        if locate_errors:
+            from mulligan.envs import make_env
+            from mulligan.reflection import mark_first_errors_by_teacher
+
+            mark_first_errors_by_teacher(trajs, make_env)
+        tok, note = load_tokenizer(tokenizer)
+        stats = export_rows(run_dirs, fmt, out, tokenizer=tok, note=note, trajectories=trajs)
+    except MulliganError as e:
+        _fail(e)
+    table = Table(title=f"{fmt}: {stats.path} ({stats.unit})")
+    for col in ("source", "rows", "tokens", "trainable"):
+        table.add_column(col, justify="left" if col == "source" else "right")
+    for source, c in sorted(stats.by_source.items()) + [("total", stats.total)]:
+        table.add_row(source, f"{c.rows:,}", f"{c.tokens:,}", f"{c.trainable:,}")
+    console.print(table)
+    if stats.note:
+        console.print(f"[yellow]note:[/yellow] {stats.note}")
 
 
 def main() -> None:

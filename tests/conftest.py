@@ -19,3 +19,71 @@ def default_policy_path():
     path = ensure_default_policy(progress=False)
     register_default_policy()
     return path
+
+
+HOUSEHOLD = "mulligan/Household-v0"
+
+
+@pytest.fixture(scope="session")
+def run_household():
+    """Run an agent on one household task: ``run_household(agent, task, replies=None, **options)``.
+
+    ``replies`` feeds a scripted backend (None: no model, for the expert); ``llm`` passes a backend
+    directly; ``max_steps`` sets the env's step cap. Returns the trajectories of ``run_task``.
+    """
+    import asyncio
+
+    from mulligan.agents import make_agent
+    from mulligan.envs import make_env
+    from mulligan.llm import ScriptedLLM
+
+    def run(agent, task_id, replies=None, *, llm=None, max_steps=None, **options):
+        if llm is None and replies is not None:
+            llm = ScriptedLLM(replies)
+        env = make_env(HOUSEHOLD, **({"max_steps": max_steps} if max_steps else {}))
+        try:
+            return asyncio.run(make_agent(agent, llm, **options).run_task(env, task_id, key=task_id))
+        finally:
+            env.close()
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def expert_replies():
+    """``expert_replies(task)``: the expert's demonstration of a household task as ReAct replies."""
+    from mulligan.envs.household import solve
+
+    def replies(task_id):
+        return [f"Thought: {s.subgoal}\nAction: {s.action}" for s in solve(task_id).steps]
+
+    return replies
+
+
+class MemoryAwareLLM:
+    """Two real scripted backends: one answers prompts without a memory message, the other those with one."""
+
+    name = "memory-aware"
+    supports_tools = False
+    max_batch_size = 8
+
+    def __init__(self, without, with_memory):
+        from mulligan.llm import ScriptedLLM
+
+        self.without, self.with_memory = ScriptedLLM(without), ScriptedLLM(with_memory)
+
+    async def generate(self, requests):
+        out = []
+        for r in requests:
+            remembers = any(m.kind == "memory" for m in r.messages)
+            out.extend(await (self.with_memory if remembers else self.without).generate([r]))
+        return out
+
+    def close(self):
+        pass
+
+
+@pytest.fixture(scope="session")
+def memory_aware_llm():
+    """``memory_aware_llm(without, with_memory)``: a policy whose retries (with a memory) act differently."""
+    return MemoryAwareLLM

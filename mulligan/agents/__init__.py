@@ -1,4 +1,4 @@
-"""Agents: ReAct, the expert, and (later) Reflexion, critic-guided, self-debug and tree search.
+"""Agents: ReAct, the expert, self-debug (code), Reflexion, critic-guided, the STeP teacher, and (later) tree search.
 
 ``make_agent(name, llm, **options)`` builds one by name; agents never import torch.
 """
@@ -12,6 +12,10 @@ from mulligan.registry import resolve
 AGENTS: dict[str, str] = {
     "react": "mulligan.agents.react:ReActAgent",
     "expert": "mulligan.agents.expert:ExpertAgent",
+    "self-debug": "mulligan.agents.self_debug:SelfDebugAgent",
+    "reflexion": "mulligan.agents.reflexion:ReflexionAgent",
+    "critic": "mulligan.agents.critic:CriticAgent",
+    "teacher": "mulligan.agents.teacher:TeacherAgent",
 }
 """Agent names -> ``module:Class``; the CLI's ``--agent`` chooses from these."""
 

@@ -195,8 +195,10 @@ class TextAgent:
 
     @staticmethod
     def _assistant_message(completion: Completion) -> Message:
+        # A reply source may opt a turn out of training (the noisy expert's deliberate slips).
         return Message(
-            role="assistant", content=completion.text, tool_calls=completion.tool_calls, train=True, kind="action"
+            role="assistant", content=completion.text, tool_calls=completion.tool_calls,
+            train=bool(completion.meta.get("train", True)), kind="action",
         )
 
     @staticmethod

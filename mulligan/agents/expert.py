@@ -21,7 +21,8 @@ class ExpertAgent(TextAgent):
     """Replies with the env's expert action and subgoal (``Thought: <subgoal>\\nAction: <cmd>``).
 
     With ``noise > 0`` it perturbs that share of its turns (DART-style): a mistyped number or an
-    off-plan command, flagged ``info["perturbed"]`` on the step, after which the expert recovers
+    off-plan command, flagged ``info["perturbed"]`` on the step and ``train=False`` on the message,
+    after which the expert recovers
     from wherever it ended up. Trained with the perturbed turns masked out, a policy learns to
     recover from its own slips instead of only ever seeing flawless episodes.
 
@@ -51,7 +52,8 @@ class ExpertAgent(TextAgent):
         subgoal = env.expert_subgoal() if hasattr(env, "expert_subgoal") else None
         meta: dict[str, Any] = {}
         if self.noise and self.rng.random() < self.noise:
-            action, meta = self._perturb(action, state.info.get("admissible_actions") or []), {"perturbed": True}
+            action = self._perturb(action, state.info.get("admissible_actions") or [])
+            meta = {"perturbed": True, "train": False}
         text = f"Thought: {subgoal}\nAction: {action}" if subgoal else f"Action: {action}"
         return Completion(text=text, latency_s=time.perf_counter() - started, meta=meta)
 

@@ -97,15 +97,8 @@ def collect_demonstrations(n: int, *, split: str = "train", seed: int = 0, noise
 
 
 def demonstration_conversations(trajs: list[Trajectory]) -> list[list[Message]]:
-    """The transcripts as training conversations: loss on every expert turn but the perturbed ones."""
-    conversations = []
-    for t in trajs:
-        perturbed = iter([bool(s.info.get("perturbed")) for s in t.steps])
-        conversations.append(
-            [m.model_copy(update={"train": not next(perturbed, False)}) if m.role == "assistant" else m
-             for m in t.messages]
-        )
-    return conversations
+    """The transcripts as training conversations; the expert's perturbed turns already carry train=False."""
+    return [list(t.messages) for t in trajs]
 
 
 def build_default_policy(out: Path, recipe: Recipe = RECIPE, *, progress: bool = True) -> dict:

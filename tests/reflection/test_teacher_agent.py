@@ -1,0 +1,52 @@
+"""STeP data synthesis: the teacher corrects the policy's wrong steps as they happen."""
+
+from __future__ import annotations
+
+from mulligan.envs.household import solve
+
+BAD = ["Thought: hmm\nAction: open bed 1"] * 40
+
+
+def test_every_wrong_step_runs_then_a_reflected_correction_wins(run_household):
+    (traj,) = run_household("teacher", "unseen-3", BAD)
+    assert traj.success and traj.source == "teacher" and traj.agent == "teacher"
+    assert [s.t for s in traj.steps] == list(range(len(traj.steps)))
+    wrong, fixes = traj.steps[0::2], traj.steps[1::2]
+    assert all(s.info["teacher"] == "wrong" and s.critique.verdict == "bad" and not s.valid for s in wrong)
+    assert all(s.info["teacher"] == "correction" for s in fixes)
+    # The mistakes changed nothing, so the corrections are exactly the expert's demonstration.
+    assert [s.action for s in fixes] == [s.action for s in solve("unseen-3").steps]
+    assistants = [m for m in traj.messages if m.role == "assistant"]
+    assert [m.train for m in assistants] == [False, True] * len(fixes)
+    for m in assistants[1::2]:
+        assert m.kind == "revision" and m.content.startswith("Reflection: 'open bed 1' does nothing here. I should")
+    after_wrong = [traj.messages[i + 1] for i, m in enumerate(traj.messages) if m in assistants[0::2]]
+    assert all(m.kind == "observation" and m.content == "Nothing happens." for m in after_wrong)
+
+
+def test_a_good_policy_is_left_alone(run_household, expert_replies):
+    (traj,) = run_household("teacher", "unseen-3", expert_replies("unseen-3"))
+    assert traj.success and traj.source == "teacher"
+    assert not any(s.info.get("teacher") for s in traj.steps)
+    assert all(m.train for m in traj.messages if m.role == "assistant")
+
+
+def test_a_mistake_that_changes_the_state_is_repaired_from_where_it_led(run_household, expert_replies):
+    demo = expert_replies("unseen-3")
+    replies = demo[:4] + ["Thought: take it\nAction: take pencil 1 from drawer 1"] + demo[4:]
+    (traj,) = run_household("teacher", "unseen-3", replies)
+    wrong = next(i for i, s in enumerate(traj.steps) if s.info.get("teacher") == "wrong")
+    assert traj.steps[wrong].observation == "You pick up the pencil 1 from the drawer 1."
+    fix = traj.steps[wrong + 1]
+    assert fix.action == "put pencil 1 in/on drawer 1" and fix.thought == "put down pencil"
+    assert traj.success
+
+
+def test_max_corrections_and_the_step_cap(run_household):
+    (once,) = run_household("teacher", "unseen-3", BAD[:5], max_corrections=1)
+    assert sum(1 for s in once.steps if s.info.get("teacher") == "correction") == 1
+    (capped,) = run_household("teacher", "unseen-3", BAD, max_steps=3)
+    # Turn 1 runs the mistake and its correction; turn 2 has room for one step: the correction replaces it.
+    assert [s.info.get("teacher") for s in capped.steps] == ["wrong", "correction", "correction"]
+    assert capped.steps[2].info["rejected"][0]["action"] == "open bed 1"
+    assert capped.end_reason == "step limit" and len(capped.steps) == 3
