@@ -31,6 +31,19 @@ def _use_default_policy() -> None:
     register_default_policy()
 
 
+def _parse_options(pairs: list[str]) -> dict:
+    """``["trials=5", "reflector=env"]`` -> ``{"trials": 5, "reflector": "env"}`` (YAML scalars)."""
+    import yaml
+
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise MulliganError(f"agent option {pair!r} is not KEY=VALUE")
+        options[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+    return options
+
+
 @app.command()
 def envs() -> None:
     """List environments, their task suites and splits."""
@@ -59,6 +72,7 @@ def run(
     start: int = typer.Option(0, help="Index of the first task of the split."),
     suite: Optional[str] = typer.Option(None, help="Task suite of the env (default: its default suite)."),
     max_steps: Optional[int] = typer.Option(None, help="Env step cap (default: the env's)."),
+    option: list[str] = typer.Option([], "--option", "-o", help="Agent option KEY=VALUE (repeatable)."),
 ) -> None:
     """Run an agent on a task suite and print the results table."""
     from mulligan.agents import agent_needs_llm
@@ -68,11 +82,12 @@ def run(
     if out is None:
         name = env.split("/")[-1].split("-")[0].lower()
         out = Path("runs") / f"{name}-{split}-{agent}-{time.strftime('%Y%m%d-%H%M%S')}"
-    config = RunConfig(
-        env=env, split=split, suite=suite, tasks=tasks, start=start, agent=agent, model=model,
-        concurrency=concurrency, seed=seed, max_steps=max_steps, out=str(out),
-    )
     try:
+        config = RunConfig(
+            env=env, split=split, suite=suite, tasks=tasks, start=start, agent=agent, model=model,
+            concurrency=concurrency, seed=seed, max_steps=max_steps, out=str(out),
+            agent_options=_parse_options(option),
+        )
         if model is None and agent_needs_llm(agent):
             _use_default_policy()
         with progress_bar(console) as progress:

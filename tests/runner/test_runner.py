@@ -119,3 +119,26 @@ def test_killed_run_resumes_without_loss_or_duplicates(tmp_path):
     assert len(keys) == n and len(set(keys)) == n
     assert result.summary["episodes"] == n and result.new_trajectories == n - before
     assert b"traj-torn" not in path.read_bytes()
+
+
+def test_native_tool_calls_drive_the_env(tmp_path):
+    """A backend with tool calls gets the env's tools and its calls become env actions.
+
+    The upstream is a local fake OpenAI-compatible server standing in for a paid API.
+    """
+    from llm_test_helpers import FakeUpstream
+
+    upstream = FakeUpstream()
+    upstream.tool_calls = [
+        {"id": "call_1", "type": "function", "function": {"name": "act", "arguments": '{"command": "look"}'}}
+    ]
+    try:
+        model = f"litellm:openai/fake?api_base={upstream.api_base}&api_key=x&max_retries=0"
+        run(RunConfig(env=HOUSEHOLD, split="seen", tasks=1, max_steps=3, model=model, out=str(tmp_path / "run")))
+    finally:
+        upstream.stop()
+    (t,) = RunDir(tmp_path / "run").trajectories()
+    assert [s.action for s in t.steps] == ["look"] * 3 and t.end_reason == "step limit"
+    assert [m.role for m in t.messages[2:4]] == ["assistant", "tool"]
+    assert t.messages[3].tool_call_id == "call_1" and t.messages[2].tool_calls[0].name == "act"
+    assert [tool["function"]["name"] for tool in upstream.bodies[0]["tools"]] == ["act"]
