@@ -18,6 +18,7 @@ trajectory gets ``recovered=True`` and the winning step ``info["recovered"] = Tr
 from __future__ import annotations
 
 import ast
+import asyncio
 import re
 from typing import Any, Literal
 
@@ -102,6 +103,7 @@ class SelfDebugAgent(TextAgent):
         super().__init__(llm, SelfDebugConfig.model_validate({**base, **overrides}))
 
     async def reply(self, messages: list[Message], state: EpisodeState) -> Completion:
+        """The model's next reply (code, or an explanation in explanation mode)."""
         if self.llm is None:
             raise ValueError("the self-debug agent needs an LLM (--model)")
         return await complete(self.llm, chat_request(self, messages, state))
@@ -140,7 +142,7 @@ class SelfDebugAgent(TextAgent):
             state.format_errors, attempts, code = 0, attempts + 1, found
             attempt = Message(role="assistant", content=completion.text, train=True, kind=kind)
             messages.append(attempt)
-            result = self._act(state, "test", code, completion, attempt=attempts)
+            result = await self._act(state, "test", code, completion, attempt=attempts)
             if result.get("all_passed"):
                 break
             failed_before, attempt.train = True, False
@@ -148,8 +150,10 @@ class SelfDebugAgent(TextAgent):
                 break
             if not await self._feed_back(result, messages, state):
                 return
-        if code is not None:
-            self._submit(state, code, failed_before)
+        if code is None:
+            traj.end_reason = "step limit"
+            return
+        await self._submit(state, code, failed_before)
 
     async def _ask(self, messages: list[Message], state: EpisodeState) -> Completion | None:
         completion = await self.reply(messages, state)
@@ -180,14 +184,20 @@ class SelfDebugAgent(TextAgent):
         messages.append(Message(role="user", content=FIX_REQUEST, kind="feedback"))
         return True
 
-    def _act(self, state: EpisodeState, tool: str, code: str, completion: Completion | None, **info: Any) -> dict:
-        """Step the env with a tool call the agent chose; records the step, returns ``info["feedback"]``."""
+    async def _act(
+        self, state: EpisodeState, tool: str, code: str, completion: Completion | None, **info: Any
+    ) -> dict:
+        """Step the env with a tool call the agent chose; records the step, returns ``info["feedback"]``.
+
+        The step runs in a worker thread: a sandbox action takes 0.1 s to its wall limit, and the
+        other episodes in flight (and their batched LLM calls) go on meanwhile.
+        """
         action = tool_call_to_action(ToolCall(name=tool, arguments={"code": code}))
         step = Step(t=len(state.traj.steps), action=action)
         if completion is not None:
             step.raw, step.latency_s, step.tokens = completion.text, completion.latency_s, completion.usage
         state.traj.steps.append(step)
-        observation, reward, terminated, truncated, env_info = state.env.step(action)
+        observation, reward, terminated, truncated, env_info = await asyncio.to_thread(state.env.step, action)
         state.info = env_info
         feedback = env_info.get("feedback") or {}
         step.observation, step.reward, step.done = str(observation), float(reward), bool(terminated or truncated)
@@ -196,9 +206,9 @@ class SelfDebugAgent(TextAgent):
         state.traj.reward += step.reward
         return feedback
 
-    def _submit(self, state: EpisodeState, code: str, failed_before: bool) -> None:
+    async def _submit(self, state: EpisodeState, code: str, failed_before: bool) -> None:
         traj = state.traj
-        feedback = self._act(state, "submit", code, None)
+        feedback = await self._act(state, "submit", code, None)
         won = bool(state.info.get("won"))
         traj.success = won
         traj.end_reason = "won" if won else "terminated"

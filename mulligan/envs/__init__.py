@@ -25,6 +25,8 @@ class _Entry:
     suites: dict[str, str]
     """Suite name -> ``"module:Class"``; the first is the default."""
     splits: dict[str, list[str]]
+    suite_loader: str | None = None
+    """``"module:function"`` that loads a suite by a name not in ``suites`` (e.g. a file path)."""
 
 
 _CATALOGUE: dict[str, _Entry] = {
@@ -33,6 +35,15 @@ _CATALOGUE: dict[str, _Entry] = {
         description="ALFWorld-style text household: six task types, generated from the task id, 50-step cap.",
         suites={"household": "mulligan.envs.household.suites:HouseholdSuite"},
         splits={"household": ["train", "seen", "unseen"]},
+    ),
+    "mulligan/Code-v0": _Entry(
+        entry_point="mulligan.envs.code.env:CodeEnv",
+        description="Write a Python function; run, test and submit it in a sandbox (Docker by default). "
+        "Suites: builtin, humaneval, or the path of an MBPP-style .jsonl file.",
+        suites={"builtin": "mulligan.envs.code.suites:builtin_suite",
+                "humaneval": "mulligan.envs.code.suites:humaneval_suite"},
+        splits={"builtin": ["train", "test"], "humaneval": ["test"]},
+        suite_loader="mulligan.envs.code.suites:load_suite",
     ),
 }
 
@@ -84,13 +95,17 @@ def get_suite(env_id: str, name: str | None = None) -> Suite:
 
     Args:
         env_id: A catalogue id.
-        name: The suite name; None gives the env's default suite.
+        name: The suite name; None gives the env's default suite. Envs with a suite loader also
+            take other names (the code env: the path of an MBPP-style ``.jsonl`` file).
 
     Raises:
         ConfigError: Unknown env id or suite name (with a suggestion).
     """
     entry = _entry(env_id)
     name = name or next(iter(entry.suites))
+    if name not in entry.suites and entry.suite_loader:
+        module, attr = entry.suite_loader.split(":")
+        return getattr(importlib.import_module(module), attr)(name)
     if name not in entry.suites:
         raise ConfigError(f"unknown suite {name!r} of {env_id}.{suggest(name, list(entry.suites))}"
                           f" Suites: {', '.join(entry.suites)}")
