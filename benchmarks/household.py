@@ -97,8 +97,8 @@ def bench_throughput(tasks: int = 32) -> None:
     console.print(table)
 
 
-def bench_policy(tasks: int = 200) -> None:
-    """Default-policy success on `unseen` (and `seen`) and its build time."""
+def bench_policy(tasks: int = 200, splits: tuple[str, ...] = ("unseen",)) -> None:
+    """Default-policy success on `splits` and its build time."""
     from mulligan.training.default_policy import ensure_default_policy
 
     path = ensure_default_policy()
@@ -106,7 +106,7 @@ def bench_policy(tasks: int = 200) -> None:
     table = Table(title=f"Default policy ({meta['parameters']:,} parameters, {meta['demonstrations']} demos)")
     for col in ("split", "tasks", "success", "avg steps", "invalid actions", "wall s"):
         table.add_column(col, justify="right")
-    for split in ("seen", "unseen"):
+    for split in splits:
         s = _policy_run(tasks, 16, split=split)
         table.add_row(split, str(s["episodes"]), f"{s['success_rate']:.1%}", f"{s['avg_steps']:.1f}",
                       f"{s['invalid_action_rate']:.1%}", f"{s['wall_s']:.0f}")
@@ -120,10 +120,15 @@ PARTS = {"overhead": bench_overhead, "throughput": bench_throughput, "policy": b
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=sorted(PARTS), action="append")
+    parser.add_argument("--splits", default="unseen", help="Comma-separated splits for the policy part.")
+    parser.add_argument("--tasks", type=int, default=200, help="Tasks per split for the policy part.")
     args = parser.parse_args()
     console.print(f"machine: {machine()}")
     for name in args.part or list(PARTS):
-        PARTS[name]()
+        if name == "policy":
+            bench_policy(args.tasks, tuple(args.splits.split(",")))
+        else:
+            PARTS[name]()
 
 
 if __name__ == "__main__":
