@@ -138,6 +138,8 @@ class Trajectory(Record):
     messages: list[Message] = Field(default_factory=list)
     steps: list[Step] = Field(default_factory=list)
     success: bool = False
+    recovered: bool = False
+    """Won after a failed attempt in the same episode (a failed test, a corrected step)."""
     reward: float = 0.0
     end_reason: str = ""
     error: str | None = None

@@ -9,6 +9,7 @@ data: they end the episode with a recorded reason, never an exception.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -50,6 +51,13 @@ class EpisodeState:
         self.traj = traj
         self.info = info
         self.format_errors = 0
+
+    async def step(self, action: str) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        """Step the env; envs whose metadata says ``blocking_step`` (sandboxes) run in a worker
+        thread so the other episodes in flight keep going."""
+        if self.env.unwrapped.metadata.get("blocking_step"):
+            return await asyncio.to_thread(self.env.step, action)
+        return self.env.step(action)
 
 
 class TextAgent:
@@ -136,7 +144,6 @@ class TextAgent:
 
     async def _loop(self, state: EpisodeState, max_turns: int) -> None:
         traj, messages = state.traj, state.traj.messages
-        tools = self.tools_for(state.info)
         for t in range(max_turns):
             completion = await self.reply(messages, state)
             traj.usage.add(completion.usage)
@@ -153,7 +160,7 @@ class TextAgent:
             )
             traj.steps.append(step)
             try:
-                parsed = self._parse(completion, tools)
+                parsed = self._parse(completion, state)
             except FormatError as e:
                 messages.append(Message(role="assistant", content=completion.text, train=False, kind="action"))
                 messages.append(Message(role="user", content=str(e), kind="feedback"))
@@ -170,7 +177,7 @@ class TextAgent:
             if reviewed is None:
                 continue
             step.action = reviewed.action
-            observation, reward, terminated, truncated, info = state.env.step(reviewed.action)
+            observation, reward, terminated, truncated, info = await state.step(reviewed.action)
             state.info = info
             step.observation, step.reward, step.done = str(observation), float(reward), bool(terminated or truncated)
             step.valid = bool(info.get("valid", True))
@@ -187,11 +194,12 @@ class TextAgent:
                 return
         traj.end_reason = "step limit"
 
-    def _parse(self, completion: Completion, tools: list[dict[str, Any]] | None) -> ParsedReply:
+    def _parse(self, completion: Completion, state: EpisodeState) -> ParsedReply:
         if completion.tool_calls:
             call = completion.tool_calls[0]
             return ParsedReply(action=tool_call_to_action(call), thought=completion.text.strip() or None)
-        return parse_react(completion.text, multiline=self.config.multiline_actions)
+        multiline = self.config.multiline_actions or bool(state.env.unwrapped.metadata.get("multiline_actions"))
+        return parse_react(completion.text, multiline=multiline)
 
     @staticmethod
     def _assistant_message(completion: Completion) -> Message:

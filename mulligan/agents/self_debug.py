@@ -214,5 +214,5 @@ class SelfDebugAgent(TextAgent):
         traj.end_reason = "won" if won else "terminated"
         recovered = won and failed_before
         traj.steps[-1].info["recovered"] = recovered
-        traj.recovered = recovered  # type: ignore[attr-defined]  # an extra field of the record
+        traj.recovered = recovered
         traj.steps[-1].info.setdefault("won", feedback.get("won", won))

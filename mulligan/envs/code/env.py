@@ -68,7 +68,7 @@ class CodeEnv(gym.Env[str, str]):
         ConfigError: ``max_steps`` below 1 or an unknown render mode.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata = {"render_modes": ["ansi"], "render_fps": 4, "blocking_step": True, "multiline_actions": True}
 
     def __init__(
         self,
