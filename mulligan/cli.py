@@ -1,4 +1,4 @@
-"""The ``mulligan`` command line: envs, run, show, serve, bootstrap, export."""
+"""The ``mulligan`` command line: envs, run, show, serve, bootstrap, export, train, selftrain."""
 
 from __future__ import annotations
 
@@ -24,11 +24,11 @@ def _fail(e: Exception) -> None:
     raise typer.Exit(2)
 
 
-def _use_default_policy() -> None:
-    """Make the spec ``default`` resolve to the embedded policy (built on first use)."""
-    from mulligan.training.default_policy import register_default_policy
+def _ensure_default_policy() -> None:
+    """Build the embedded policy now if needed, so its progress is not drawn under a run's bar."""
+    from mulligan.training.default_policy import ensure_default_policy
 
-    register_default_policy()
+    ensure_default_policy(progress=True)
 
 
 def _parse_options(pairs: list[str]) -> dict:
@@ -88,8 +88,8 @@ def run(
             concurrency=concurrency, seed=seed, max_steps=max_steps, out=str(out),
             agent_options=_parse_options(option),
         )
-        if model is None and agent_needs_llm(agent):
-            _use_default_policy()
+        if model in (None, "default") and agent_needs_llm(agent):
+            _ensure_default_policy()
         with progress_bar(console) as progress:
             bar = progress.add_task(f"{agent} on {env} {split}", total=None, success="-")
 
@@ -146,8 +146,8 @@ def serve(
     from mulligan.llm.serve import serve as serve_forever
 
     try:
-        if model is None:
-            _use_default_policy()
+        if model in (None, "default"):
+            _ensure_default_policy()
         llm = make_llm(model or "default")
     except MulliganError as e:
         _fail(e)
@@ -206,6 +206,74 @@ def export(
     console.print(table)
     if stats.note:
         console.print(f"[yellow]note:[/yellow] {stats.note}")
+
+
+
+@app.command()
+def train(
+    data: Path = typer.Argument(..., help="An exported dataset (mulligan export): <format>.jsonl."),
+    model: str = typer.Option(..., help="Checkpoint to start from: a local folder, or 'default'."),
+    out: Path = typer.Option(..., help="Folder for the new checkpoint (must be empty or absent)."),
+    lora: bool = typer.Option(False, help="Train LoRA adapters (merged into the saved weights)."),
+    dpo: bool = typer.Option(False, help="DPO on prompt/chosen/rejected rows instead of SFT."),
+    epochs: Optional[float] = typer.Option(None, help="Passes over the data (default 2 for SFT, 1 for DPO)."),
+    lr: Optional[float] = typer.Option(None, help="Peak learning rate (default 5e-4 SFT, 5e-5 DPO)."),
+    batch_size: int = typer.Option(8, help="Rows per optimizer step."),
+    max_length: int = typer.Option(2048, help="Tokens kept per row."),
+    beta: float = typer.Option(0.1, help="DPO beta."),
+    seed: int = typer.Option(0, help="Seed of the data order."),
+) -> None:
+    """Fine-tune a checkpoint on an exported dataset (SFT with exact masks, or DPO; LoRA optional)."""
+    from mulligan.training.finetune import finetune
+
+    try:
+        result = finetune(data, model, out, dpo=dpo, lora=lora, epochs=epochs, lr=lr, batch_size=batch_size,
+                          max_length=max_length, beta=beta, seed=seed)
+    except MulliganError as e:
+        _fail(e)
+    loss = f"{result.final_loss:.4f}" if result.final_loss is not None else "-"
+    console.print(f"{result.kind} on {result.rows} rows from {result.base}: final loss {loss}, "
+                  f"{result.wall_s:.0f} s -> {result.out}")
+
+
+
+@app.command()
+def selftrain(
+    env: str = typer.Argument("mulligan/Household-v0", help="Environment id."),
+    method: str = typer.Option("star", help="star, rerest, step or agentr."),
+    iterations: int = typer.Option(3, help="Collect/export/train/evaluate rounds."),
+    train_tasks: int = typer.Option(200, help="Training tasks collected on per iteration."),
+    eval_tasks: int = typer.Option(200, help="Evaluation tasks per iteration."),
+    out: Path = typer.Option(Path("runs/selftrain"), help="Folder of the run (iter-K/, metrics.jsonl, metrics.png)."),
+    resume: bool = typer.Option(False, help="Finish an interrupted run in --out."),
+    model: str = typer.Option("default", help="Bootstrap checkpoint: a local folder or 'default'."),
+    samples: int = typer.Option(4, help="Samples per training task (the k of pass@k)."),
+    temperature: float = typer.Option(0.8, help="Sampling temperature of the collection."),
+    init: str = typer.Option("base", help="Fine-tune from the bootstrap ('base') or the previous checkpoint."),
+    train_split: str = typer.Option("train", help="Split collected on."),
+    eval_split: str = typer.Option("unseen", help="Split evaluated on."),
+    concurrency: int = typer.Option(32, help="Episodes in flight."),
+    option: list[str] = typer.Option([], "--option", "-o", help="Further SelfTrainConfig field KEY=VALUE."),
+) -> None:
+    """Self-train a policy: collect with it, export, fine-tune, evaluate, N times; prints the metrics table."""
+    from pydantic import ValidationError
+
+    from mulligan.training.methods import SelfTrainConfig
+    from mulligan.training.selftrain import selftrain as run_selftrain
+    from mulligan.training.selftrain_report import metrics_table
+
+    try:
+        config = SelfTrainConfig(
+            env=env, method=method, iterations=iterations, train_tasks=train_tasks, eval_tasks=eval_tasks,
+            out=str(out), model=model, samples=samples, temperature=temperature, init=init,
+            train_split=train_split, eval_split=eval_split, concurrency=concurrency, **_parse_options(option),
+        )
+        records = run_selftrain(config, resume=resume, console=console)
+    except ValidationError as e:
+        _fail(MulliganError(f"bad self-training options: {e}"))
+    except MulliganError as e:
+        _fail(e)
+    console.print(metrics_table(records, title=f"{method} on {env} ({out})"))
 
 
 def main() -> None:

@@ -38,7 +38,7 @@ class Recipe(BaseModel):
     hidden_size: int = 192
     num_layers: int = 3
     num_heads: int = 4
-    epochs: float = 3.0
+    epochs: float = 5.0
     lr: float = 2e-3
     batch_size: int = 8
     max_length: int = 2048
