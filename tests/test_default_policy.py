@@ -25,7 +25,12 @@ def test_policy_checkpoint_loads_and_acts(default_policy_path, tmp_path):
     result = run(RunConfig(env=HOUSEHOLD, split="unseen", tasks=8, concurrency=8, out=str(tmp_path / "run")))
     s = result.summary
     assert s["episodes"] == 8 and s["errors"] == 0
-    assert s["invalid_action_rate"] < 0.5, "the trained policy should mostly produce valid commands"
+    # A trained policy speaks the format and opens with a valid move in an unseen room; an
+    # untrained one does neither (measured: 1% of replies parse, no valid first move).
+    trajs = RunDir(tmp_path / "run").trajectories()
+    steps = [step for t in trajs for step in t.steps]
+    assert sum(step.action is not None for step in steps) / len(steps) >= 0.9
+    assert sum(t.steps[0].valid for t in trajs if t.steps) >= 6
 
 
 def test_served_policy_through_litellm_acts_like_in_process(default_policy_path, tmp_path):
