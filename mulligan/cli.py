@@ -208,7 +208,6 @@ def export(
         console.print(f"[yellow]note:[/yellow] {stats.note}")
 
 
-
 @app.command()
 def train(
     data: Path = typer.Argument(..., help="An exported dataset (mulligan export): <format>.jsonl."),
@@ -236,7 +235,6 @@ def train(
                   f"{result.wall_s:.0f} s -> {result.out}")
 
 
-
 @app.command()
 def selftrain(
     env: str = typer.Argument("mulligan/Household-v0", help="Environment id."),
@@ -260,7 +258,7 @@ def selftrain(
 
     from mulligan.training.methods import SelfTrainConfig
     from mulligan.training.selftrain import selftrain as run_selftrain
-    from mulligan.training.selftrain_report import metrics_table
+    from mulligan.training.selftrain_report import TABLE_WIDTH, metrics_table
 
     try:
         config = SelfTrainConfig(
@@ -273,7 +271,8 @@ def selftrain(
         _fail(MulliganError(f"bad self-training options: {e}"))
     except MulliganError as e:
         _fail(e)
-    console.print(metrics_table(records, title=f"{method} on {env} ({out})"))
+    wide = Console(width=max(console.width, TABLE_WIDTH))
+    wide.print(metrics_table(records, title=f"{method} on {env} ({out})"))
 
 
 def main() -> None:

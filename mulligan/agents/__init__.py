@@ -1,4 +1,4 @@
-"""Agents: ReAct, the expert, self-debug (code), Reflexion, critic-guided, the STeP teacher, and (later) tree search.
+"""Agents: ReAct, the expert, self-debug (code), Reflexion, critic-guided, the STeP teacher, and tree search.
 
 ``make_agent(name, llm, **options)`` builds one by name; agents never import torch.
 """
@@ -16,6 +16,7 @@ AGENTS: dict[str, str] = {
     "reflexion": "mulligan.agents.reflexion:ReflexionAgent",
     "critic": "mulligan.agents.critic:CriticAgent",
     "teacher": "mulligan.agents.teacher:TeacherAgent",
+    "search": "mulligan.agents.search:SearchAgent",
 }
 """Agent names -> ``module:Class``; the CLI's ``--agent`` chooses from these."""
 

@@ -2,9 +2,10 @@
 
 Trial 0 is a plain ReAct episode. After each failure a reflector writes a lesson; the next trial
 sees the last ``memory_size`` lessons of the task as a memory message after the system prompt.
-Trials stop at the first success. Each trial is its own trajectory: ``trial`` counts from 0,
-``parent_id`` is the previous trial's id, ``reflections`` holds the lessons that trial saw, and
-trials after the first have ``source="reflexion-retry"``.
+Trials stop at the first success (with ``confirm_success``, after one more trial that checks
+whether the success holds: Confidence v.s. Critique's correct-to-correct rate). Each trial is its
+own trajectory: ``trial`` counts from 0, ``parent_id`` is the previous trial's id, ``reflections``
+holds the lessons that trial saw, and trials after the first have ``source="reflexion-retry"``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ class ReflexionConfig(AgentConfig):
     """Model spec of the ``llm`` reflector; None uses the agent's own model."""
     memory_size: int = 3
     """Lessons of a task kept in the prompt (Reflexion keeps 3)."""
+    confirm_success: bool = False
+    """After a success, run one more trial with the same memory and stop: whether a correct attempt
+    stays correct (CL). The task counts as won either way."""
 
 
 class ReflexionAgent(ReActAgent):
@@ -50,6 +54,7 @@ class ReflexionAgent(ReActAgent):
         memory = ReflectionMemory(self.config.memory_size)
         trials: list[Trajectory] = []
         last_lesson: Reflection | None = None
+        confirming = False
         for trial in range(max(1, self.config.trials)):
             traj = await self.run_episode(
                 env, task_id, key=key, seed=seed, trial=trial,
@@ -62,8 +67,13 @@ class ReflexionAgent(ReActAgent):
                 last_lesson.next_traj_id = traj.id
                 last_lesson.return_after = traj.reward
             trials.append(traj)
-            if traj.success or trial + 1 >= self.config.trials:
+            if confirming or trial + 1 >= self.config.trials:
                 break
+            if traj.success:
+                if not self.config.confirm_success:
+                    break
+                confirming, last_lesson = True, None
+                continue
             last_lesson = await reflect(self.reflector, traj)
             last_lesson.return_before = traj.reward
             memory.add(task_id, trial, last_lesson)

@@ -6,7 +6,7 @@
   :class:`LLMReflector`.
 - Critics: :func:`env_feedback_critic`, :func:`loop_critic`, :func:`stall_critic`,
   :class:`LLMCritic`, :class:`TeacherCritic` (privileged: reads the env's true state).
-- First error: :func:`first_error_by_verifier`, :func:`first_error_by_teacher`.
+- First error: :func:`first_error_by_env`, :func:`first_error_by_verifier`, :func:`first_error_by_teacher`.
 
 ``make_critic("env+loop")`` and ``make_reflector("env")`` build them by name.
 """
@@ -34,6 +34,7 @@ from mulligan.reflection.detectors import action_cycle, find_loop, loop_critic, 
 from mulligan.reflection.feedback import env_feedback_critic, normalize_action
 from mulligan.reflection.first_error import (
     FirstError,
+    first_error_by_env,
     first_error_by_teacher,
     first_error_by_verifier,
     mark_first_error,
@@ -99,6 +100,7 @@ __all__ = [
     "env_feedback_critic",
     "episode_feedback",
     "find_loop",
+    "first_error_by_env",
     "first_error_by_teacher",
     "first_error_by_verifier",
     "is_privileged",

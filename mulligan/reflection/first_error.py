@@ -1,9 +1,11 @@
-"""Where a failed trajectory first went wrong: by the model as verifier (Agent-R) or by the teacher.
+"""Where a failed trajectory first went wrong: by the env, the model as verifier (Agent-R) or the teacher.
 
-The verifier labels each step Good/Bad/Uncertain (prompt ``prompts/verify.txt``) and the first Bad
-step is the error. The teacher replays the trajectory in a fresh env and returns the first step
-whose action had no effect or did not shorten the expert's remaining plan. :func:`mark_first_error`
-records the result as the step's critique, which is how exporters find it.
+The env-grounded locator takes the first action the env answered as having no effect (what a
+tiny policy can rely on: no model, no hidden state). The verifier labels each step
+Good/Bad/Uncertain (prompt ``prompts/verify.txt``) and the first Bad step is the error. The
+teacher replays the trajectory in a fresh env and returns the first step whose action had no
+effect or did not shorten the expert's remaining plan. :func:`mark_first_error` records the
+result as the step's critique, which is how exporters find it.
 
 Only executed actions are candidates: a reply that could not be parsed changed nothing, and every
 export format already keeps it out of the loss.
@@ -17,7 +19,8 @@ from typing import Any, Callable
 
 from mulligan.errors import EnvError
 from mulligan.records import Critique, Trajectory
-from mulligan.reflection.base import first_observation
+from mulligan.reflection.base import Proposal, first_observation
+from mulligan.reflection.feedback import env_feedback_critic
 from mulligan.reflection.prompts import ask, render_prompt, render_steps
 from mulligan.reflection.teacher import TeacherCritic
 
@@ -36,6 +39,24 @@ class FirstError:
 
     step: int
     critique: Critique
+
+
+def first_error_by_env(traj: Trajectory) -> FirstError | None:
+    """The first executed step the env answered as having no effect (``Step.valid`` False).
+
+    Judged by :func:`~mulligan.reflection.feedback.env_feedback_critic` from the recorded outcome
+    alone, so it needs neither a model nor the env's state.
+
+    Returns:
+        The first error (its critique's critic is ``"env"``), or None when every action had an effect.
+    """
+    for i, step in enumerate(traj.steps):
+        if step.action is None:
+            continue
+        critique = env_feedback_critic(Proposal.from_step(traj, i))
+        if critique.verdict == "bad":
+            return FirstError(i, critique.model_copy(update={"step": i}))
+    return None
 
 
 def first_error_by_teacher(traj: Trajectory, env: Any, teacher: TeacherCritic | None = None) -> FirstError | None:

@@ -1,0 +1,71 @@
+"""Reflexion at test time: success after trials 1..K with the default policy and the env reflector.
+
+Each task gets up to ``--trials`` trials; after a failed trial the env-grounded reflector writes a
+lesson from what the agent observed, and the next trial sees the last three. Success after trial t
+is cumulative: a task counts once it has won in any of its first t trials. CS is the share of
+failed trials whose next trial won (Confidence v.s. Critique's wrong-to-correct rate).
+
+    python benchmarks/reflexion.py                                # 200 unseen tasks, 5 trials
+    python benchmarks/reflexion.py --tasks 4 --trials 2           # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from mulligan.runner.rundir import RunDir
+from mulligan.runner.runner import RunConfig, run_suite
+from mulligan.training.finetune import resolve_checkpoint
+
+console = Console(width=120)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=200)
+    parser.add_argument("--trials", type=int, default=5)
+    parser.add_argument("--split", default="unseen")
+    parser.add_argument("--model", default="default", help="Checkpoint folder, or 'default'.")
+    parser.add_argument("--out", type=Path, default=Path("runs/bench-reflexion"))
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--max-steps", type=int, default=None)
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    console.print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    model = resolve_checkpoint(args.model)
+    config = RunConfig(split=args.split, tasks=args.tasks, agent="reflexion", model=str(model),
+                       concurrency=args.concurrency, max_steps=args.max_steps, out=str(args.out),
+                       agent_options={"trials": args.trials, "reflector": "env"})
+    result = asyncio.run(run_suite(config, resume=True))
+    trials: dict[str, list[bool]] = defaultdict(list)
+    for t in sorted(RunDir(args.out).trajectories(), key=lambda t: t.trial):
+        trials[t.task_id].append(t.success)
+    n = len(trials)
+    table = Table(title=f"Reflexion on household {args.split}: {n} tasks, {model.name}, env reflector")
+    for col in ("trial", "tasks tried", "won this trial", "success after trial", "CS (failed -> won)"):
+        table.add_column(col, justify="right")
+    for k in range(args.trials):
+        tried = [ts for ts in trials.values() if len(ts) > k]  # every trial after the first follows a failure
+        won = sum(ts[k] for ts in tried)
+        cumulative = sum(any(ts[: k + 1]) for ts in trials.values())
+        cs = f"{won / len(tried):.1%}" if k and tried else "-"
+        table.add_row(str(k + 1), str(len(tried)), str(won), f"{cumulative / n:.1%} ({cumulative})", cs)
+    console.print(table)
+    console.print(f"wall time {result.summary['wall_s']:.0f} s, {result.summary['trajectories']} episodes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

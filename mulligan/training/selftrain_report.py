@@ -1,0 +1,100 @@
+"""Views of self-training metrics: ``metrics.jsonl``, a rich table and a plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from rich import box
+from rich.table import Table
+
+TABLE_WIDTH = 110
+"""Columns the table needs to show every cell whole; print it at least this wide."""
+
+COLUMNS = (
+    ("method", "method"),
+    ("it", "iteration"),
+    ("unseen", "success"),
+    ("recov", "recovery"),
+    ("CL", "cl"),
+    ("CS", "cs"),
+    ("p@1", "pass@1"),
+    ("p@k", "pass@k"),
+    ("div", "diversity"),
+    ("rows", "rows"),
+    ("wall", "wall_s"),
+)
+"""(header, record key) of the table; collection metrics describe the policy that collected
+(iteration K's data comes from iteration K-1's checkpoint)."""
+
+PLOTTED = (("success", "unseen success"), ("recovery", "recovery"), ("pass@k", "pass@k (train)"),
+           ("diversity", "diversity (train)"))
+
+
+def _cell(key: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if key in ("method", "iteration", "rows"):
+        return str(value)
+    if key == "wall_s":
+        return f"{value:.0f}"
+    return f"{value:.1%}" if key != "diversity" else f"{value:.2f}"
+
+
+def metrics_table(records: Sequence[dict[str, Any]], title: str = "Self-training") -> Table:
+    """The per-iteration metrics as a table (iteration 0 is the bootstrap policy).
+
+    ``unseen`` is the success of the iteration's checkpoint on the evaluation tasks and ``recov``
+    its recovery rate there; CL/CS, ``p@1``/``p@k`` (pass@k) and ``div`` (distinct-action
+    diversity) describe the iteration's collection, made by the previous checkpoint; ``wall`` is
+    the iteration's seconds.
+    """
+    table = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+    for header, key in COLUMNS:
+        if key == "method":
+            table.add_column(header, no_wrap=True, min_width=9)
+        else:
+            table.add_column(header, justify="right", no_wrap=True)
+    for r in records:
+        table.add_row(*(_cell(key, r.get(key)) for _, key in COLUMNS))
+    return table
+
+
+def plot_metrics(records: Sequence[dict[str, Any]], path: Path) -> str | None:
+    """Plot the metrics over iterations, one line per method, into ``path`` (PNG).
+
+    Returns:
+        None when the plot was written, else why not (matplotlib missing: ``pip install "mulligan[plot]"``).
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return 'matplotlib is not installed (pip install "mulligan[plot]"): no plot'
+    fig, axes = plt.subplots(1, len(PLOTTED), figsize=(4 * len(PLOTTED), 3.2))
+    methods = list(dict.fromkeys(r["method"] for r in records))
+    for ax, (key, label) in zip(axes, PLOTTED):
+        for method in methods:
+            points = [(r["iteration"], r[key]) for r in records if r["method"] == method and r.get(key) is not None]
+            if points:
+                xs, ys = zip(*points)
+                ax.plot(xs, ys, marker="o", label=method)
+        ax.set_title(label)
+        ax.set_xlabel("iteration")
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return None
+
+
+def write_metrics(out: Path, records: Sequence[dict[str, Any]]) -> str | None:
+    """Write ``out/metrics.jsonl`` (replacing it) and ``out/metrics.png``; returns why there is no plot, if so."""
+    tmp = out / "metrics.jsonl.tmp"
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
+    tmp.replace(out / "metrics.jsonl")
+    return plot_metrics(records, out / "metrics.png")

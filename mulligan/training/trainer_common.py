@@ -1,0 +1,66 @@
+"""What mulligan's TRL trainers share: the arguments of a small local run, quiet progress, saving.
+
+:mod:`mulligan.training.dpo` builds on these; :mod:`mulligan.training.sft` spells the same
+settings out inline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mulligan.training.sft import _native_bf16
+
+
+def training_args(out_dir: str | os.PathLike[str], *, epochs: float, lr: float, batch_size: int, seed: int,
+                  progress: bool, logging_steps: int) -> dict[str, Any]:
+    """Keyword arguments of a TRL config (``SFTConfig``, ``DPOConfig``) for a run on this machine.
+
+    Cosine schedule, no intermediate checkpoints, no reporting, CPU unless a GPU is there,
+    bfloat16 autocast only where the hardware runs it natively, no activation checkpointing
+    (TRL's default, which at these model sizes only costs time).
+    """
+    return dict(
+        output_dir=str(out_dir),
+        num_train_epochs=epochs,
+        learning_rate=lr,
+        per_device_train_batch_size=batch_size,
+        gradient_accumulation_steps=1,
+        lr_scheduler_type="cosine",
+        seed=seed,
+        data_seed=seed,
+        logging_steps=logging_steps,
+        save_strategy="no",
+        report_to=[],
+        disable_tqdm=not progress,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        use_cpu=not torch.cuda.is_available(),
+        activation_checkpointing=False,
+        bf16=_native_bf16(),
+        fp16=False,
+    )
+
+
+def silence(trainer: Any) -> Any:
+    """Remove the trainer's progress bar and log printer; returns it."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    for callback in (PrinterCallback, ProgressCallback):
+        trainer.remove_callback(callback)
+    return trainer
+
+
+def save_trained(trainer: Any, tokenizer: Any, out_dir: str | os.PathLike[str], *, lora: bool) -> Path:
+    """Write the trained model (LoRA adapters merged), its tokenizer and ``train_log.json`` to ``out_dir``."""
+    out = Path(out_dir)
+    model = trainer.model.merge_and_unload() if lora else trainer.model
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    (out / "train_log.json").write_text(json.dumps(trainer.state.log_history, indent=1))
+    return out
