@@ -14,7 +14,6 @@ conversations with ``{% generation %}`` markers, which mulligan's masks replace)
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Sequence
@@ -27,6 +26,7 @@ from trl import SFTConfig, SFTTrainer
 
 from mulligan.errors import ConfigError
 from mulligan.records import Message
+from mulligan.training.trainer_common import save_trained, silence, training_args
 from mulligan.training.masking import tokenize_conversation
 
 Conversation = Sequence[Message | dict[str, Any]]
@@ -59,14 +59,6 @@ def _load_model(model_path_or_model: str | os.PathLike[str] | PreTrainedModel) -
     if isinstance(model_path_or_model, PreTrainedModel):
         return model_path_or_model
     return AutoModelForCausalLM.from_pretrained(str(model_path_or_model), dtype=torch.float32)
-
-
-def _native_bf16() -> bool:
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    # Without AVX512-BF16 the CPU emulates bfloat16 and autocast is slower than float32.
-    check = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
-    return bool(check and check())
 
 
 def _lora_config(r: int = 16) -> Any:
@@ -110,12 +102,8 @@ def make_trainer(
     dataset = build_dataset(conversations, tokenizer, end_token_ids=end_token_ids)
     model = _load_model(model_path_or_model)
     config = SFTConfig(
-        output_dir=str(out_dir),
-        num_train_epochs=epochs,
-        learning_rate=lr,
-        per_device_train_batch_size=batch_size,
-        gradient_accumulation_steps=1,
-        lr_scheduler_type="cosine",
+        **training_args(out_dir, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress,
+                        logging_steps=logging_steps, bf16=bf16),
         warmup_steps=warmup,
         weight_decay=weight_decay,
         max_length=max_length,
@@ -125,19 +113,6 @@ def make_trainer(
         padding_free=False,
         # Batches of similar lengths waste less compute on padding.
         train_sampling_strategy="group_by_length",
-        seed=seed,
-        data_seed=seed,
-        logging_steps=logging_steps,
-        save_strategy="no",
-        report_to=[],
-        disable_tqdm=not progress,
-        dataloader_num_workers=0,
-        dataloader_pin_memory=torch.cuda.is_available(),
-        use_cpu=not torch.cuda.is_available(),
-        # TRL turns checkpointing on by default; at these sizes it only costs time.
-        activation_checkpointing=False,
-        bf16=_native_bf16() if bf16 is None else bf16,
-        fp16=False,
     )
     bars_were_on = datasets.is_progress_bar_enabled()
     if not progress:
@@ -154,10 +129,7 @@ def make_trainer(
         if not progress and bars_were_on:
             datasets.enable_progress_bars()
     if not progress:
-        from transformers.trainer_callback import PrinterCallback, ProgressCallback
-
-        trainer.remove_callback(PrinterCallback)
-        trainer.remove_callback(ProgressCallback)
+        silence(trainer)
     return trainer
 
 
@@ -218,14 +190,7 @@ def train_sft(
         **kwargs,
     )
     trainer.train()
-    model = trainer.model
-    if lora:
-        model = model.merge_and_unload()
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    (out / "train_log.json").write_text(json.dumps(trainer.state.log_history, indent=1))
-    return out
+    return save_trained(trainer, tokenizer, out, lora=lora)
 
 
 def trainer_labels(trainer: SFTTrainer) -> dict[int, list[int]]:

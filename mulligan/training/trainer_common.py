@@ -13,11 +13,19 @@ from typing import Any
 
 import torch
 
-from mulligan.training.sft import _native_bf16
+
+
+def native_bf16() -> bool:
+    """Whether bfloat16 autocast runs natively here (a GPU with bf16, or a CPU with AVX512-BF16)."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    # Without AVX512-BF16 the CPU emulates bfloat16 and autocast is slower than float32.
+    check = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    return bool(check and check())
 
 
 def training_args(out_dir: str | os.PathLike[str], *, epochs: float, lr: float, batch_size: int, seed: int,
-                  progress: bool, logging_steps: int) -> dict[str, Any]:
+                  progress: bool, logging_steps: int, bf16: bool | None = None) -> dict[str, Any]:
     """Keyword arguments of a TRL config (``SFTConfig``, ``DPOConfig``) for a run on this machine.
 
     Cosine schedule, no intermediate checkpoints, no reporting, CPU unless a GPU is there,
@@ -41,7 +49,7 @@ def training_args(out_dir: str | os.PathLike[str], *, epochs: float, lr: float, 
         dataloader_pin_memory=torch.cuda.is_available(),
         use_cpu=not torch.cuda.is_available(),
         activation_checkpointing=False,
-        bf16=_native_bf16(),
+        bf16=native_bf16() if bf16 is None else bf16,
         fp16=False,
     )
 
