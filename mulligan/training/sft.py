@@ -88,7 +88,7 @@ def make_trainer(
 ) -> SFTTrainer:
     """Build (but do not run) the ``SFTTrainer`` that :func:`train_sft` runs.
 
-    Arguments are those of :func:`train_sft`, plus ``warmup`` (fraction of steps), ``weight_decay``,
+    Arguments are described in :func:`train_sft`, plus ``warmup`` (fraction of steps), ``weight_decay``,
     ``logging_steps``, ``end_token_ids`` (see :func:`~mulligan.training.masking.tokenize_conversation`)
     and ``bf16`` (bfloat16 autocast over float32 weights; None: on where the hardware runs it natively,
     which on a CPU with AVX512-BF16 made tiny-model training 1.1-1.6x faster in
@@ -138,15 +138,7 @@ def train_sft(
     model_path_or_model: str | os.PathLike[str] | PreTrainedModel,
     tokenizer: Any,
     out_dir: str | os.PathLike[str],
-    *,
-    epochs: float = 3.0,
-    lr: float = 2e-3,
-    batch_size: int = 8,
-    max_length: int | None = 1024,
-    lora: bool = False,
-    seed: int = 0,
-    progress: bool = True,
-    **kwargs: Any,
+    **options: Any,
 ) -> Path:
     """Fine-tune a causal LM on conversations, with loss exactly on the ``train`` messages.
 
@@ -157,40 +149,21 @@ def train_sft(
         model_path_or_model: A local checkpoint directory or a loaded model.
         tokenizer: The model's tokenizer, with a chat template.
         out_dir: Where the trained checkpoint is written.
-        epochs: Passes over the data.
-        lr: Peak learning rate (cosine schedule with a short warmup). The default suits a tiny
-            model trained from scratch; use about 1e-4 for full fine-tuning of a pretrained model.
-        batch_size: Conversations per optimizer step.
-        max_length: Longer tokenized conversations are cut to their first ``max_length`` tokens;
-            None keeps them whole.
-        lora: Train LoRA adapters (rank 16 on every linear layer) instead of all weights. The
-            adapters are merged into the base weights before saving, so ``out_dir`` always holds a
-            plain checkpoint that ``AutoModelForCausalLM.from_pretrained`` loads without peft.
-        seed: Seed of the data order and of the LoRA adapters' initialisation.
-        progress: Show the Trainer's progress bar and loss logs.
-        **kwargs: Further options of :func:`make_trainer`.
+        **options: The options of :func:`make_trainer`: ``epochs``, ``lr`` (peak of a cosine
+            schedule; the default suits a tiny model trained from scratch, use about 1e-4 to fully
+            fine-tune a pretrained one), ``batch_size`` (conversations per step), ``max_length``
+            (longer conversations keep their first tokens; None keeps them whole), ``lora`` (rank-16
+            adapters on every linear layer, merged before saving, so ``out_dir`` always loads
+            without peft), ``seed``, ``progress``, and the rest listed there.
 
     Returns:
         ``out_dir``, holding the model, the tokenizer (both via ``save_pretrained``) and
         ``train_log.json`` (the Trainer's log history: loss per logging step, throughput).
     """
     out = Path(out_dir)
-    trainer = make_trainer(
-        conversations,
-        model_path_or_model,
-        tokenizer,
-        out,
-        epochs=epochs,
-        lr=lr,
-        batch_size=batch_size,
-        max_length=max_length,
-        lora=lora,
-        seed=seed,
-        progress=progress,
-        **kwargs,
-    )
+    trainer = make_trainer(conversations, model_path_or_model, tokenizer, out, **options)
     trainer.train()
-    return save_trained(trainer, tokenizer, out, lora=lora)
+    return save_trained(trainer, tokenizer, out, lora=bool(options.get("lora", False)))
 
 
 def trainer_labels(trainer: SFTTrainer) -> dict[int, list[int]]:
