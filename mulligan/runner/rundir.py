@@ -34,9 +34,6 @@ class RunDir:
         self.summary_path = self.path / "summary.json"
         self._last_sync = 0.0
 
-    def exists(self) -> bool:
-        return self.config_path.exists() or self.trajectories_path.exists()
-
     def load_config(self) -> dict[str, Any]:
         if not self.config_path.exists():
             raise RunError(f"{self.path} is not a run directory (no config.yaml)")

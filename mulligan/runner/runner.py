@@ -75,7 +75,7 @@ async def run_suite(
     """
     rundir = RunDir(config.out)
     cfg = config.model_dump(mode="json")
-    if rundir.exists() and rundir.trajectories_path.exists() and rundir.trajectories_path.stat().st_size:
+    if rundir.trajectories_path.exists() and rundir.trajectories_path.stat().st_size:
         if not resume:
             raise RunError(
                 f"{rundir.path} already holds trajectories; pass --resume to finish that run or choose another --out"
@@ -89,7 +89,9 @@ async def run_suite(
 
     suite = get_suite(config.env, config.suite)
     task_ids = suite.task_ids(config.split, config.tasks, start=config.start)
-    done_keys = {t.key for t in rundir.trajectories()} if resume else set()
+    earlier = rundir.trajectories() if resume else []
+    done_keys = {t.key for t in earlier}
+    won_keys = {t.key for t in earlier if t.success}
     pending = {tid for tid in task_ids if episode_key(tid) not in done_keys}
 
     owns_llm = False
@@ -99,23 +101,22 @@ async def run_suite(
     agent = make_agent(config.agent, _batched(llm), **config.agent_options)
 
     started = time.perf_counter()
-    successes = sum(1 for t in rundir.trajectories() if t.success) if resume else 0
+    successes = sum(1 for tid in task_ids if episode_key(tid) in won_keys)
     done = len(task_ids) - len(pending)
     written = 0
     semaphore = asyncio.Semaphore(max(1, config.concurrency))
-    lock = asyncio.Lock()
 
     async def one(index: int, task_id: str) -> None:
         nonlocal done, successes, written
         async with semaphore:
             trajs = await _run_one(agent, config, task_id, seed=config.seed + config.start + index)
-        async with lock:
-            rundir.append(trajs)
-            written += len(trajs)
-            done += 1
-            successes += int(any(t.success for t in trajs))
-            if on_episode:
-                on_episode(trajs[-1], done, len(task_ids), successes)
+        # No await from here on: one event loop thread, so the appends never interleave.
+        rundir.append(trajs)
+        written += len(trajs)
+        done += 1
+        successes += int(any(t.success for t in trajs))
+        if on_episode:
+            on_episode(trajs[-1], done, len(task_ids), successes)
 
     try:
         await asyncio.gather(*(one(i, tid) for i, tid in enumerate(task_ids) if tid in pending))

@@ -82,6 +82,7 @@ def collect_demonstrations(n: int, *, split: str = "train", seed: int = 0, noise
 
     ``noise`` perturbs that share of the expert's turns (see :class:`~mulligan.agents.expert.ExpertAgent`).
     """
+    from mulligan.runner.rundir import RunDir
     from mulligan.runner.runner import RunConfig, run_suite
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -90,8 +91,6 @@ def collect_demonstrations(n: int, *, split: str = "train", seed: int = 0, noise
             agent_options={"noise": noise, "noise_seed": seed},
         )
         asyncio.run(run_suite(config))
-        from mulligan.runner.rundir import RunDir
-
         trajs = RunDir(tmp).trajectories()
     return [t for t in trajs if t.success]
 
