@@ -71,13 +71,13 @@ def bench_overhead(tasks: int = 100, turns: int = 30) -> None:
     console.print(table)
 
 
-def _policy_run(tasks: int, concurrency: int, split: str = "unseen", start: int = 0) -> dict:
+def _policy_run(tasks: int, concurrency: int, split: str = "unseen", start: int = 0, admissible: str = "off") -> dict:
     from mulligan.training.default_policy import register_default_policy
 
     register_default_policy()
     with tempfile.TemporaryDirectory() as tmp:
         config = RunConfig(env=HOUSEHOLD, split=split, tasks=tasks, start=start, agent="react",
-                           concurrency=concurrency, out=tmp)
+                           concurrency=concurrency, out=tmp, agent_options={"admissible": admissible})
         return asyncio.run(run_suite(config)).summary
 
 
@@ -97,19 +97,20 @@ def bench_throughput(tasks: int = 32) -> None:
     console.print(table)
 
 
-def bench_policy(tasks: int = 200, splits: tuple[str, ...] = ("unseen",)) -> None:
-    """Default-policy success on `splits` and its build time."""
+def bench_policy(tasks: int = 200, splits: tuple[str, ...] = ("unseen",), modes: tuple[str, ...] = ("off",)) -> None:
+    """Default-policy success on `splits` with each `admissible` mode, and its build time."""
     from mulligan.training.default_policy import ensure_default_policy
 
     path = ensure_default_policy()
     meta = json.loads((path / "meta.json").read_text())
     table = Table(title=f"Default policy ({meta['parameters']:,} parameters, {meta['demonstrations']} demos)")
-    for col in ("split", "tasks", "success", "avg steps", "invalid actions", "wall s"):
+    for col in ("split", "admissible", "tasks", "success", "avg steps", "invalid actions", "wall s"):
         table.add_column(col, justify="right")
     for split in splits:
-        s = _policy_run(tasks, 16, split=split)
-        table.add_row(split, str(s["episodes"]), f"{s['success_rate']:.1%}", f"{s['avg_steps']:.1f}",
-                      f"{s['invalid_action_rate']:.1%}", f"{s['wall_s']:.0f}")
+        for mode in modes:
+            s = _policy_run(tasks, 16, split=split, admissible=mode)
+            table.add_row(split, mode, str(s["episodes"]), f"{s['success_rate']:.1%}", f"{s['avg_steps']:.1f}",
+                          f"{s['invalid_action_rate']:.1%}", f"{s['wall_s']:.0f}")
     console.print(table)
     console.print(f"build time: {meta['build_s']:.0f} s (recorded when the policy was built, in {path})")
 
@@ -122,11 +123,13 @@ def main() -> None:
     parser.add_argument("--part", choices=sorted(PARTS), action="append")
     parser.add_argument("--splits", default="unseen", help="Comma-separated splits for the policy part.")
     parser.add_argument("--tasks", type=int, default=200, help="Tasks per split for the policy part.")
+    parser.add_argument("--admissible", default="off",
+                        help="Comma-separated `admissible` modes to compare in the policy part (off,nearest,likelihood).")
     args = parser.parse_args()
     console.print(f"machine: {machine()}")
     for name in args.part or list(PARTS):
         if name == "policy":
-            bench_policy(args.tasks, tuple(args.splits.split(",")))
+            bench_policy(args.tasks, tuple(args.splits.split(",")), tuple(args.admissible.split(",")))
         else:
             PARTS[name]()
 

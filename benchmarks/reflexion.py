@@ -38,6 +38,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("runs/bench-reflexion"))
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--max-steps", type=int, default=None)
+    parser.add_argument("--admissible", default="off", choices=["off", "nearest", "likelihood"],
+                        help="Keep actions among the env's admissible ones (agent option `admissible`).")
     return parser.parse_args()
 
 
@@ -47,13 +49,13 @@ def main() -> int:
     model = resolve_checkpoint(args.model)
     config = RunConfig(split=args.split, tasks=args.tasks, agent="reflexion", model=str(model),
                        concurrency=args.concurrency, max_steps=args.max_steps, out=str(args.out),
-                       agent_options={"trials": args.trials, "reflector": "env"})
+                       agent_options={"trials": args.trials, "reflector": "env", "admissible": args.admissible})
     result = asyncio.run(run_suite(config, resume=True))
     trials: dict[str, list[bool]] = defaultdict(list)
     for t in sorted(RunDir(args.out).trajectories(), key=lambda t: t.trial):
         trials[t.task_id].append(t.success)
     n = len(trials)
-    table = Table(title=f"Reflexion on household {args.split}: {n} tasks, {model.name}, env reflector")
+    table = Table(title=f"Reflexion on household {args.split}: {n} tasks, {model.name}, env reflector, admissible={args.admissible}")
     for col in ("trial", "tasks tried", "won this trial", "success after trial", "CS (failed -> won)"):
         table.add_column(col, justify="right")
     for k in range(args.trials):

@@ -16,6 +16,7 @@ from typing import Any
 import gymnasium as gym
 from pydantic import BaseModel, Field
 
+from mulligan.agents.admissible import AdmissibleMode, constrain, rewritten_reply
 from mulligan.agents.parsing import FORMAT_REMINDER, ParsedReply, parse_react, tool_call_to_action
 from mulligan.errors import FormatError
 from mulligan.llm.base import ChatRequest, Completion, GenerationParams
@@ -40,6 +41,9 @@ class AgentConfig(BaseModel):
     """Use native tool calls when both the backend and the env offer them."""
     multiline_actions: bool = False
     """Keep everything after ``Action:`` (code actions) instead of its first line."""
+    admissible: AdmissibleMode = "off"
+    """Where the env lists admissible actions: replace an action outside them, or one that just
+    did nothing, by the likeliest admissible one (``likelihood``) or the most similar (``nearest``)."""
     params: GenerationParams = Field(default_factory=lambda: GenerationParams(max_tokens=64))
 
 
@@ -171,6 +175,16 @@ class TextAgent:
                     return
                 continue
             state.format_errors = 0
+            if self.config.admissible != "off" and not completion.tool_calls:
+                constrained = await constrain(
+                    self.config.admissible, parsed, llm=self.llm, messages=messages, info=state.info,
+                    history=traj.steps[:-1], reply=completion.text,
+                )
+                if constrained is not None:
+                    # The transcript says what ran; the model's own words stay in ``raw``.
+                    step.info["proposed"] = parsed.action
+                    parsed = constrained
+                    completion = completion.model_copy(update={"text": rewritten_reply(constrained)})
             step.thought = parsed.thought
             messages.append(self._assistant_message(completion))
             reviewed = await self.review(parsed, messages, state)

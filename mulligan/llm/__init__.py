@@ -5,7 +5,7 @@
 litellm, torch and transformers load only when a backend that needs them is built.
 """
 
-from mulligan.llm.base import LLM, ChatRequest, Completion, GenerationParams, complete
+from mulligan.llm.base import LLM, ChatRequest, Completion, GenerationParams, Scorer, ScoreRequest, can_score, complete
 from mulligan.llm.batching import BatchingLLM
 from mulligan.llm.retry import RetryPolicy, is_transient, retry_async
 from mulligan.llm.scripted import ScriptedLLM
@@ -20,9 +20,12 @@ __all__ = [
     "Completion",
     "GenerationParams",
     "RetryPolicy",
+    "ScoreRequest",
+    "Scorer",
     "ScriptedLLM",
     "ServerHandle",
     "Spec",
+    "can_score",
     "complete",
     "is_transient",
     "make_llm",

@@ -71,6 +71,33 @@ class LLM(Protocol):
         ...
 
 
+class ScoreRequest(BaseModel):
+    """Which of several replies a model finds likeliest after a chat.
+
+    Each candidate is scored as the assistant's reply ``prefix + candidate``, ended, after
+    ``messages``: the sum of the log-probabilities of its tokens (the prefix is shared, so it does
+    not change the ranking).
+    """
+
+    messages: list[Message]
+    candidates: list[str]
+    prefix: str = ""
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """A backend that can rank given replies by likelihood (local models; APIs mostly cannot)."""
+
+    async def score(self, requests: list[ScoreRequest]) -> list[list[float]]:
+        """One list of log-probabilities per request, one per candidate, in order."""
+        ...
+
+
+def can_score(llm: Any) -> bool:
+    """Whether ``llm`` (or the backend it wraps) ranks candidate replies by likelihood."""
+    return bool(getattr(llm, "supports_scoring", False)) and isinstance(llm, Scorer)
+
+
 async def complete(llm: LLM, request: ChatRequest) -> Completion:
     """Ask one request through a batch-first backend."""
     (out,) = await llm.generate([request])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from mulligan.llm.base import LLM, ChatRequest, Completion
+from mulligan.llm.base import LLM, ChatRequest, Completion, ScoreRequest, can_score
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ class BatchingLLM:
         self.inner = inner
         self.name = inner.name
         self.supports_tools = inner.supports_tools
+        self.supports_scoring = can_score(inner)
         self.max_batch_size = int(max_batch_size or inner.max_batch_size)
         if self.max_batch_size < 1:
             raise ValueError(f"max_batch_size must be at least 1, got {max_batch_size}")
@@ -84,6 +85,12 @@ class BatchingLLM:
         self._timer = loop.call_later(self.max_wait_s, self._on_timer)
         self._pump()
         return list(await asyncio.gather(*futures))
+
+    async def score(self, requests: list[ScoreRequest]) -> list[list[float]]:
+        """Rank candidates with the inner backend (scoring is rare enough to go unbatched)."""
+        if not self.supports_scoring:
+            raise NotImplementedError(f"{self.name} cannot score candidate replies")
+        return await self.inner.score(requests)  # type: ignore[attr-defined]
 
     def _on_timer(self) -> None:
         self._timer = None

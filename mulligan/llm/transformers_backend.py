@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mulligan.errors import ConfigError, DependencyNotInstalled
-from mulligan.llm.base import ChatRequest, Completion, GenerationParams
+from mulligan.llm.base import ChatRequest, Completion, GenerationParams, ScoreRequest
 from mulligan.records import Usage
 
 
@@ -49,6 +49,16 @@ def truncate_at_stop(text: str, stop: list[str] | None) -> tuple[str, bool]:
     return (text[: min(cuts)], True) if cuts else (text, False)
 
 
+def _common_prefix_len(rows: list[list[int]]) -> int:
+    """How many leading tokens all rows share."""
+    n = min(len(r) for r in rows)
+    for i in range(n):
+        first = rows[0][i]
+        if any(r[i] != first for r in rows[1:]):
+            return i
+    return n
+
+
 def _group_key(params: GenerationParams) -> tuple[Any, ...]:
     # Requests that can share one ``generate`` call; max_tokens differs per row and is cut after.
     sampling = params.temperature > 0
@@ -74,6 +84,7 @@ class TransformersLLM:
     """
 
     supports_tools = False
+    supports_scoring = True
 
     def __init__(
         self,
@@ -158,7 +169,8 @@ class TransformersLLM:
         torch = self._torch
         start = time.perf_counter()
         params = requests[0].params
-        enc = self.tokenizer(prompts, add_special_tokens=False, padding=True, return_tensors="pt").to(self.device)
+        with self._lock:  # a fast tokenizer's padding state is shared: one caller at a time
+            enc = self.tokenizer(prompts, add_special_tokens=False, padding=True, return_tensors="pt").to(self.device)
         kwargs: dict[str, Any] = {
             "max_new_tokens": max(r.params.max_tokens for r in requests),
             "pad_token_id": self.pad_id,
@@ -200,6 +212,51 @@ class TransformersLLM:
             finish_reason="stop" if stopped else finish,
             latency_s=latency,
         )
+
+    async def score(self, requests: list[ScoreRequest]) -> list[list[float]]:
+        """Log-likelihood of each candidate reply (see :class:`~mulligan.llm.base.ScoreRequest`)."""
+        if self.model is None:
+            raise RuntimeError(f"{self.name} is closed")
+        return [await asyncio.to_thread(self._score_one, request) for request in requests]
+
+    def _reply_end(self) -> str:
+        """What the chat template writes after an assistant reply (e.g. ``<|end|>``)."""
+        if not hasattr(self, "_end_text"):
+            marker = "\x00MARK\x00"
+            text = self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": "u"}, {"role": "assistant", "content": marker}], tokenize=False
+            )
+            self._end_text = text.split(marker, 1)[1].rstrip() if marker in text else ""
+        return self._end_text
+
+    def _score_one(self, request: ScoreRequest) -> list[float]:
+        torch = self._torch
+        if not request.candidates:
+            return []
+        prompt = self.render(ChatRequest(messages=request.messages)) + request.prefix
+        end = self._reply_end() or (self.tokenizer.eos_token or "")
+        with self._lock:
+            rows = [self.tokenizer(prompt + c + end, add_special_tokens=False)["input_ids"] for c in request.candidates]
+        # The tokens every candidate shares run once; the differing tails run as one batch on
+        # copies of that cache. Tails are right-padded: causal attention keeps padding from
+        # touching the real tokens before it.
+        shared = _common_prefix_len(rows)
+        shared = max(1, min(shared, min(len(r) for r in rows) - 1))
+        tails = [r[shared:] for r in rows]
+        width = max(len(t) for t in tails)
+        with self._lock, torch.inference_mode():
+            head = torch.tensor([rows[0][:shared]], device=self.device)
+            out = self.model(input_ids=head, use_cache=True)
+            cache = out.past_key_values
+            cache.batch_repeat_interleave(len(tails))
+            padded = torch.tensor([t + [self.pad_id] * (width - len(t)) for t in tails], device=self.device)
+            tail_logits = self.model(input_ids=padded, past_key_values=cache, use_cache=False).logits
+            logits = torch.cat([out.logits[:, -1:, :].expand(len(tails), 1, -1), tail_logits[:, :-1, :]], dim=1)
+            logprobs = torch.log_softmax(logits.float(), dim=-1)
+            picked = logprobs.gather(2, padded.unsqueeze(-1)).squeeze(-1)
+            lengths = torch.tensor([len(t) for t in tails], device=self.device)
+            mask = torch.arange(width, device=self.device)[None, :] < lengths[:, None]
+            return (picked * mask).sum(dim=1).tolist()
 
     def close(self) -> None:
         """Drop the model and free its memory. Idempotent."""

@@ -8,8 +8,9 @@ executed step is bad when the env marked it invalid (``Step.valid``: "Nothing ha
 from __future__ import annotations
 
 import re
+from typing import Sequence
 
-from mulligan.records import Critique
+from mulligan.records import Critique, Step
 from mulligan.reflection.base import Proposal
 
 _PUT = re.compile(r"^put (.+?) (?:in/on|in|on) (.+)$")
@@ -43,7 +44,7 @@ def env_feedback_critic(proposal: Proposal) -> Critique:
             explanation=f"'{action}' is not a command that does anything here.",
             suggestion="Use an object or place you can see from where you are, by its exact name and number.",
         )
-    failed = _failed_since_last_change(proposal)
+    failed = failed_since_last_change(proposal.history)
     if normalize_action(action) in failed:
         return Critique(
             verdict="bad", critic="env",
@@ -53,10 +54,10 @@ def env_feedback_critic(proposal: Proposal) -> Critique:
     return Critique(verdict="uncertain", critic="env")
 
 
-def _failed_since_last_change(proposal: Proposal) -> set[str]:
-    """Actions that had no effect after the last step that did have one."""
+def failed_since_last_change(history: Sequence[Step]) -> set[str]:
+    """Normalized actions that had no effect after the last step that did have one."""
     failed: set[str] = set()
-    for step in proposal.history:
+    for step in history:
         if step.action is None:
             continue
         if step.valid:

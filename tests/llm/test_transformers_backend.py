@@ -116,3 +116,48 @@ def test_bad_checkpoint_is_a_config_error(tmp_path):
         make_llm(f"transformers:{tmp_path}")
     with pytest.raises(ConfigError, match="unknown dtype"):
         make_llm(f"transformers:{tmp_path}?dtype=float33")
+
+
+def _full_forward_logprob(llm, messages, reply):
+    """log P(reply, then the end of the turn | messages), by one plain forward pass over the whole text."""
+    import torch
+
+    prompt = llm.render(ChatRequest(messages=messages))
+    ids = llm.tokenizer(prompt + reply + llm._reply_end(), add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logprobs = llm.model(torch.tensor([ids])).logits.log_softmax(-1)[0]
+    return [logprobs[i - 1, ids[i]].item() for i in range(1, len(ids))]
+
+
+def test_score_ranks_the_greedy_reply_first_and_matches_a_full_forward(tiny_llm):
+    from mulligan.llm.base import ScoreRequest
+
+    messages = [Message(role="user", content="take the apple near the table")]
+    (greedy,) = generate(tiny_llm, [ChatRequest(messages=messages, params=GenerationParams(max_tokens=48))])
+    assert greedy.finish_reason == "stop"
+    candidates = [greedy.text, greedy.text.replace("apple", "pen"), greedy.text[:-3], "hello"]
+    (scores,) = asyncio.run(tiny_llm.score([ScoreRequest(messages=messages, candidates=candidates)]))
+    assert max(range(len(candidates)), key=scores.__getitem__) == 0
+    # Differences between candidates equal those of full, uncached forward passes (the shared
+    # prefix cancels out), so the cached, right-padded batch changes nothing.
+    full = [sum(_full_forward_logprob(tiny_llm, messages, c)) for c in candidates]
+    for k in range(1, len(candidates)):
+        assert scores[k] - scores[0] == pytest.approx(full[k] - full[0], abs=1e-3)
+
+
+def test_likelihood_constraint_picks_the_models_favourite_admissible_action(tiny_llm):
+    from mulligan.agents.admissible import constrain, nearest
+    from mulligan.agents.parsing import ParsedReply
+    from mulligan.llm.base import ScoreRequest
+
+    messages = [Message(role="user", content="take the apple near the table")]
+    admissible = ["open pen", "take apple", "take mug", "look"]
+    proposed = ParsedReply(action="take appel", thought="the apple is on the table.")
+    reply = "Thought: the apple is on the table. Action: take appel"
+    chosen = asyncio.run(constrain("likelihood", proposed, llm=tiny_llm, messages=messages,
+                                   info={"admissible_actions": admissible}, history=[], reply=reply))
+    (scores,) = asyncio.run(tiny_llm.score([ScoreRequest(
+        messages=messages, prefix="Thought: the apple is on the table. Action: ", candidates=admissible)]))
+    assert chosen.action == admissible[max(range(len(admissible)), key=scores.__getitem__)]
+    assert chosen.action != nearest(proposed.action, admissible)  # the model chose, not string similarity
+    assert chosen.thought == "the apple is on the table."
