@@ -4,7 +4,9 @@ On a "bad" verdict the rejected reply stays in the transcript with ``train=False
 is shown to the model as a user message of kind ``feedback``, and the model's next reply (kind
 ``revision``) is checked again, up to ``max_revisions`` times; the last revision runs whatever
 the critic says (critics can be wrong; the env has the last word). The step keeps the verdict on
-what ran as its ``critique`` and the rejected proposals in ``info["rejected"]``.
+what ran as its ``critique`` and the rejected proposals in ``info["rejected"]``. A critic with a
+``veto(proposal, critique)`` method can make a "bad" verdict final (the GUI critics do for
+irreversible actions): then even the last revision does not run (``info["vetoed"]``).
 
 With a privileged critic (the teacher) every trajectory is marked ``source="teacher"``.
 """
@@ -96,6 +98,15 @@ class CriticAgent(ReActAgent):
             parsed = revised
         step.critique = critique
         step.thought, step.raw = parsed.thought, messages[-1].content
+        veto = getattr(self.critic, "veto", None)
+        if critique.verdict == "bad" and veto is not None and veto(proposal_for(parsed, state, privileged=privileged),
+                                                                   critique):
+            # A critic may make its verdict final (an irreversible action): the action never runs.
+            step.valid, step.info["vetoed"] = False, parsed.action
+            messages[-1].train = False
+            step.observation = f"Blocked by the critic: {critique.explanation}"
+            messages.append(Message(role="user", content=feedback_text(critique), kind="feedback"))
+            return None
         return parsed
 
     async def _revise(self, messages: list[Message], state: EpisodeState) -> ParsedReply | None:

@@ -45,6 +45,23 @@ _CATALOGUE: dict[str, _Entry] = {
         splits={"builtin": ["train", "test"], "humaneval": ["test"]},
         suite_loader="mulligan.envs.code.suites:load_suite",
     ),
+    "mulligan/Gui-v0": _Entry(
+        entry_point="mulligan.envs.gui.env:GuiEnv",
+        description="Simulated phone apps (settings, mail, shop, notes) as an accessibility tree (and screenshots); "
+        "delete, send and pay cannot be undone; 30-step cap.",
+        suites={"gui": "mulligan.envs.gui.suites:GuiSuite"},
+        splits={"gui": ["train", "seen", "unseen"]},
+    ),
+    "mulligan/MiniWoB-v0": _Entry(
+        entry_point="mulligan.envs.adapters.miniwob:MiniWoBEnv",
+        description="MiniWoB++ tasks in real Chromium (the miniwob package) through the GUI action grammar; "
+        "suites by task name (click-button, click-test, enter-text, ... or any miniwob task name).",
+        suites={"click-button": "mulligan.envs.adapters.miniwob:click_button_suite",
+                "click-test": "mulligan.envs.adapters.miniwob:click_test_suite",
+                "enter-text": "mulligan.envs.adapters.miniwob:enter_text_suite"},
+        splits={"click-button": ["train", "test"], "click-test": ["train", "test"], "enter-text": ["train", "test"]},
+        suite_loader="mulligan.envs.adapters.miniwob:load_suite",
+    ),
 }
 
 for _env_id, _entry in _CATALOGUE.items():

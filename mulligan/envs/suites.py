@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
-from mulligan.errors import ConfigError
+from mulligan.errors import ConfigError, EnvError
 
 
 @runtime_checkable
@@ -64,6 +64,40 @@ def parse_task_id(task_id: str) -> tuple[str, int]:
         if sep and split and index.isdigit() and index.isascii():
             return split, int(index)
     raise ConfigError(f"bad task id {task_id!r}: expected '<split>-<index>', e.g. 'train-17'")
+
+
+def checked_task_id(task_id: str, splits: Sequence[str], family: str) -> tuple[str, int]:
+    """:func:`parse_task_id` for an env of ``family``, whose splits are ``splits``.
+
+    Raises:
+        EnvError: The id is malformed or names a split the env does not have.
+    """
+    try:
+        split, index = parse_task_id(task_id)
+    except ConfigError as e:
+        raise EnvError(str(e)) from None
+    if split not in splits:
+        raise EnvError(f"unknown {family} split {split!r} in task id {task_id!r}.{suggest(split, splits)}")
+    return split, index
+
+
+def reset_task_id(options: Mapping[str, Any], default_task: str | None, rng: Any, splits: Sequence[str],
+                  family: str) -> str:
+    """The task an env's ``reset`` runs: ``options["task"]``, else the env's default task, else one
+    drawn with ``rng`` (the env's ``np_random``) from ``options["split"]`` (default ``train``).
+
+    Raises:
+        EnvError: An unknown split, or a task that is not a string.
+    """
+    task_id = options.get("task") or default_task
+    if task_id is None:
+        split = options.get("split", "train")
+        if split not in splits:
+            raise EnvError(f"unknown {family} split {split!r}; use one of {', '.join(splits)}")
+        task_id = f"{split}-{int(rng.integers(0, 2**31 - 1))}"
+    if not isinstance(task_id, str):
+        raise EnvError(f"task must be a task id string like 'train-17', got {task_id!r}")
+    return task_id
 
 
 @dataclass

@@ -5,7 +5,8 @@
 - Reflectors: :class:`EnvReflector` (from the agent's own observations, no model),
   :class:`LLMReflector`.
 - Critics: :func:`env_feedback_critic`, :func:`loop_critic`, :func:`stall_critic`,
-  :class:`LLMCritic`, :class:`TeacherCritic` (privileged: reads the env's true state).
+  :class:`LLMCritic`, :class:`TeacherCritic` (privileged: reads the env's true state), and for GUI
+  envs :class:`GuiCritic` / :class:`GuiLLMCritic` (pre-operative, hierarchical) and :func:`outcome_critic`.
 - First error: :func:`first_error_by_env`, :func:`first_error_by_verifier`, :func:`first_error_by_teacher`.
 
 ``make_critic("env+loop")`` and ``make_reflector("env")`` build them by name.
@@ -40,6 +41,7 @@ from mulligan.reflection.first_error import (
     mark_first_error,
     mark_first_errors_by_teacher,
 )
+from mulligan.reflection.gui_critics import GuiCritic, GuiLLMCritic, action_outcome, outcome_critic
 from mulligan.reflection.llm_critic import LLMCritic, parse_critique
 from mulligan.reflection.reflectors import EnvReflector, LLMReflector
 from mulligan.reflection.teacher import TeacherCritic
@@ -56,6 +58,9 @@ CRITICS: dict[str, str] = {
     "stall": "mulligan.reflection.detectors:stall_critic",
     "llm": "mulligan.reflection.llm_critic:LLMCritic",
     "teacher": "mulligan.reflection.teacher:TeacherCritic",
+    "gui": "mulligan.reflection.gui_critics:GuiCritic",
+    "gui-llm": "mulligan.reflection.gui_critics:GuiLLMCritic",
+    "screen": "mulligan.reflection.gui_critics:outcome_critic",
 }
 """Critic names -> ``module:function`` or ``module:Class``; ``"a+b"`` chains several."""
 
@@ -90,12 +95,15 @@ __all__ = [
     "CriticChain",
     "EnvReflector",
     "FirstError",
+    "GuiCritic",
+    "GuiLLMCritic",
     "LLMCritic",
     "LLMReflector",
     "Proposal",
     "Reflector",
     "TeacherCritic",
     "action_cycle",
+    "action_outcome",
     "critic_name",
     "env_feedback_critic",
     "episode_feedback",
@@ -111,6 +119,7 @@ __all__ = [
     "mark_first_error",
     "mark_first_errors_by_teacher",
     "normalize_action",
+    "outcome_critic",
     "parse_critique",
     "reflect",
     "repeated_action",

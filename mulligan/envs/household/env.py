@@ -16,6 +16,7 @@ from mulligan.envs.household.expert import ExpertAction, plan
 from mulligan.envs.household.grammar import GRAMMAR, parse
 from mulligan.envs.household.suites import SPLITS, build_world
 from mulligan.envs.household.world import NOTHING, World
+from mulligan.envs.suites import reset_task_id
 from mulligan.errors import ConfigError, EnvError
 
 CHARSET = string.ascii_letters + string.digits + " \n.,:;!?'\"-/()_"
@@ -101,14 +102,7 @@ class HouseholdEnv(gym.Env[str, str]):
         """
         super().reset(seed=seed)
         options = dict(options or {})
-        task_id = options.get("task") or self.default_task
-        if task_id is None:
-            split = options.get("split", "train")
-            if split not in SPLITS:
-                raise EnvError(f"unknown household split {split!r}; use one of {', '.join(SPLITS)}")
-            task_id = f"{split}-{int(self.np_random.integers(0, 2**31 - 1))}"
-        if not isinstance(task_id, str):
-            raise EnvError(f"task must be a task id string like 'train-17', got {task_id!r}")
+        task_id = reset_task_id(options, self.default_task, self.np_random, SPLITS, "household")
         self.world = build_world(task_id)
         self.steps_taken = 0
         self.is_won = False

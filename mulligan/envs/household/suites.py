@@ -35,8 +35,8 @@ from mulligan.envs.household.generate import (
 )
 from mulligan.envs.household.rooms import TASK_TYPES
 from mulligan.envs.household.world import World
-from mulligan.envs.suites import IndexedSuite, parse_task_id, suggest
-from mulligan.errors import ConfigError, EnvError
+from mulligan.envs.suites import IndexedSuite, checked_task_id
+from mulligan.errors import EnvError
 
 ENV_ID = "mulligan/Household-v0"
 SPLITS = ["train", "seen", "unseen"]
@@ -79,12 +79,7 @@ def build_world(task_id: str) -> World:
     Raises:
         EnvError: The id is malformed or names an unknown split.
     """
-    try:
-        split, index = parse_task_id(task_id)
-    except ConfigError as e:
-        raise EnvError(str(e)) from None
-    if split not in SPLITS:
-        raise EnvError(f"unknown household split {split!r} in task id {task_id!r}.{suggest(split, SPLITS)}")
+    split, index = checked_task_id(task_id, SPLITS, "household")
     unseen = split == "unseen"
     for attempt in range(MAX_ATTEMPTS):
         rng = random.Random(f"household|{split}|{index}|{attempt}")

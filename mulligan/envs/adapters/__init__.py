@@ -1,0 +1,1 @@
+"""Adapters: third-party environments behind mulligan's text interface (MiniWoB++ in Chromium)."""
