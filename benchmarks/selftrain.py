@@ -49,6 +49,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--max-steps", type=int, default=None, help="Env step cap (default: the env's).")
     parser.add_argument("--quiet", action="store_true", help="No per-stage progress.")
+    parser.add_argument("--admissible", default="off", choices=["off", "nearest", "likelihood"],
+                        help="Keep the policy's actions among the admissible ones, in collection and evaluation.")
     return parser.parse_args()
 
 
@@ -65,6 +67,7 @@ def main() -> int:
             method=method, iterations=args.iterations, model=str(bootstrap), out=str(args.out / method),
             train_tasks=args.train_tasks, eval_tasks=args.eval_tasks, samples=args.samples,
             concurrency=args.concurrency, max_steps=args.max_steps, eval_bootstrap=False,
+            admissible=args.admissible,
         )
 
     try:

@@ -75,6 +75,9 @@ class SelfTrainConfig(BaseModel):
     """Env step cap (None: the env's)."""
     eval_bootstrap: bool = True
     """Evaluate the bootstrap policy as iteration 0."""
+    admissible: Literal["off", "nearest", "likelihood"] = "off"
+    """The agents' ``admissible`` option in every collection and evaluation: keep the policy's
+    actions among the env's admissible ones (see :mod:`mulligan.agents.admissible`)."""
 
     @field_validator("method")
     @classmethod

@@ -109,7 +109,8 @@ def _run_config(config: SelfTrainConfig, model: Path, out: Path, *, split: str, 
     return RunConfig(
         env=config.env, split=split, tasks=tasks, start=start, agent=agent, model=str(model),
         concurrency=max(1, config.concurrency // share), seed=config.seed, max_steps=config.max_steps,
-        agent_options=options or {}, out=str(out),
+        agent_options={**({"admissible": config.admissible} if config.admissible != "off" else {}), **(options or {})},
+        out=str(out),
     )
 
 

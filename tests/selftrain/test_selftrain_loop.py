@@ -130,3 +130,16 @@ def test_cli_reports_bad_options_and_prints_the_table(tmp_path, tiny_checkpoint,
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "star" in result.output and "100.0%" in result.output  # pass@k of the slip policy
+
+
+def test_the_admissible_option_reaches_every_collection_and_evaluation_run(tmp_path):
+    from pathlib import Path
+
+    config = smoke(tmp_path, "rerest", "ckpt", admissible="likelihood")
+    runs = [loop._run_config(config, Path("ckpt"), tmp_path, split="unseen", tasks=1)]
+    runs += [loop._run_config(config, Path("ckpt"), tmp_path, split="train", tasks=1, agent="reflexion",
+                              options={"trials": 2})]
+    assert [r.agent_options.get("admissible") for r in runs] == ["likelihood", "likelihood"]
+    assert runs[1].agent_options["trials"] == 2
+    plain = loop._run_config(smoke(tmp_path, "star", "ckpt"), Path("ckpt"), tmp_path, split="unseen", tasks=1)
+    assert "admissible" not in plain.agent_options
