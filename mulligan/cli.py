@@ -13,9 +13,11 @@ from rich.table import Table
 
 from mulligan.envs.code.cli import app as sandbox_app
 from mulligan.errors import MulliganError
+from mulligan.memory.cli import app as memory_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Agents that correct themselves and learn from it.")
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(memory_app, name="memory")
 console = Console()
 
 
@@ -73,6 +75,8 @@ def run(
     suite: Optional[str] = typer.Option(None, help="Task suite of the env (default: its default suite)."),
     max_steps: Optional[int] = typer.Option(None, help="Env step cap (default: the env's)."),
     option: list[str] = typer.Option([], "--option", "-o", help="Agent option KEY=VALUE (repeatable)."),
+    memory: Optional[Path] = typer.Option(None, help="Memory directory: recalled into prompts, written back after."),
+    memory_option: list[str] = typer.Option([], help="Memory option KEY=VALUE: k, lessons, write, dense, ..."),
 ) -> None:
     """Run an agent on a task suite and print the results table."""
     from mulligan.agents import agent_needs_llm
@@ -86,7 +90,8 @@ def run(
         config = RunConfig(
             env=env, split=split, suite=suite, tasks=tasks, start=start, agent=agent, model=model,
             concurrency=concurrency, seed=seed, max_steps=max_steps, out=str(out),
-            agent_options=_parse_options(option),
+            agent_options=_parse_options(option), memory=str(memory) if memory else None,
+            memory_options=_parse_options(memory_option),
         )
         if model in (None, "default") and agent_needs_llm(agent):
             _ensure_default_policy()

@@ -101,6 +101,18 @@ class Reflection(Record):
     return_after: float | None = None
 
 
+class Retrieved(Record):
+    """One thing a memory gave an episode: a worked example or a lesson, with its retrieval score."""
+
+    id: str = ""
+    """Id of the memory entry (``exp-...`` or ``lesson-...``)."""
+    kind: Literal["experience", "lesson"] = "experience"
+    score: float = 0.0
+    """Fused reciprocal-rank score (experience) or 1.0 (lessons of the same task)."""
+    dense_rank: int | None = None
+    bm25_rank: int | None = None
+
+
 class Step(Record):
     """One turn of an episode: what the agent did and what the environment answered."""
 
@@ -147,7 +159,8 @@ class Trajectory(Record):
     parent_id: str | None = None
     iteration: int | None = None
     reflections: list[Reflection] = Field(default_factory=list)
-    retrieved: list[dict[str, Any]] = Field(default_factory=list)
+    retrieved: list[Retrieved] = Field(default_factory=list)
+    """What a memory put in this episode's prompt (empty without ``--memory``)."""
     usage: Usage = Field(default_factory=Usage)
     wall_s: float = 0.0
     created: float = Field(default_factory=time.time)

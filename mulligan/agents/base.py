@@ -69,6 +69,9 @@ class TextAgent:
 
     name = "base"
     source = "policy"
+    memory: Any = None
+    """A :class:`~mulligan.memory.EpisodeMemory` (the runner's ``--memory``): what it recalls for a
+    task joins the prompt after the system message and is recorded in ``Trajectory.retrieved``."""
 
     def __init__(self, llm: Any = None, config: AgentConfig | None = None, **overrides: Any):
         self.llm = llm
@@ -135,6 +138,9 @@ class TextAgent:
             parent_id=parent_id,
         )
         messages = self.initial_messages(str(observation), info)
+        if self.memory is not None:
+            recalled, traj.retrieved = self.memory.recall(traj)
+            preamble = [*recalled, *(preamble or [])]
         if preamble:
             messages[1:1] = preamble
         traj.messages = messages

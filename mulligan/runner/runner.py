@@ -43,6 +43,10 @@ class RunConfig(BaseModel):
     max_steps: int | None = None
     """Env step cap (None: the env's default)."""
     agent_options: dict[str, Any] = Field(default_factory=dict)
+    memory: str | None = None
+    """Memory directory (``--memory``): recalled into every episode's prompt, written back after."""
+    memory_options: dict[str, Any] = Field(default_factory=dict)
+    """:class:`~mulligan.memory.MemoryConfig` fields (``k``, ``lessons``, ``write``, ``dense``, ...)."""
     out: str = "runs/latest"
 
 
@@ -94,11 +98,13 @@ async def run_suite(
     won_keys = {t.key for t in earlier if t.success}
     pending = {tid for tid in task_ids if episode_key(tid) not in done_keys}
 
+    memory = _open_memory(config)
     owns_llm = False
     if llm is None and agent_needs_llm(config.agent):
         llm = make_llm_for(config.model)
         owns_llm = True
     agent = make_agent(config.agent, _batched(llm), **config.agent_options)
+    agent.memory = memory
 
     started = time.perf_counter()
     successes = sum(1 for tid in task_ids if episode_key(tid) in won_keys)
@@ -112,6 +118,8 @@ async def run_suite(
             trajs = await _run_one(agent, config, task_id, seed=config.seed + config.start + index)
         # No await from here on: one event loop thread, so the appends never interleave.
         rundir.append(trajs)
+        if memory is not None:
+            memory.remember(trajs)
         written += len(trajs)
         done += 1
         successes += int(any(t.success for t in trajs))
@@ -123,6 +131,8 @@ async def run_suite(
     finally:
         if owns_llm and hasattr(llm, "close"):
             llm.close()
+        if memory is not None:
+            memory.close()
 
     trajectories = rundir.trajectories()
     summary = summarize(trajectories)
@@ -166,6 +176,15 @@ async def _run_one(agent: Any, config: RunConfig, task_id: str, *, seed: int) ->
         t.key = episode_key(task_id)
         t.split = t.split or config.split
     return trajs
+
+
+def _open_memory(config: RunConfig):
+    """The run's memory, or None without ``--memory`` (imported here: most runs have none)."""
+    if not config.memory:
+        return None
+    from mulligan.memory import EpisodeMemory
+
+    return EpisodeMemory(config.memory, **config.memory_options)
 
 
 def make_llm_for(model: str | None):
