@@ -164,7 +164,7 @@ SETUPS = {"household": (HOUSEHOLD, None, "train", "unseen"), "code": (CODE, "bui
 
 
 def bench_success(model: str, tasks: int, fill: int, work: Path, concurrency: int, max_steps: int | None,
-                  envs: list[str]) -> None:
+                  envs: list[str], agent_options: dict | None = None) -> None:
     """One table per env (printed as soon as its two arms are done)."""
     from mulligan.memory import MemoryStore
     from mulligan.runner.rundir import RunDir
@@ -176,7 +176,7 @@ def bench_success(model: str, tasks: int, fill: int, work: Path, concurrency: in
                                             out=str(work / f"fill-{name}"), memory=str(mem), concurrency=concurrency)))
         entries = len(MemoryStore(mem, dense=False))
         table = Table(title=f"{name} {split}: success with and without experience memory, policy {model!r}, react "
-                            f"agent; memory: {entries} entries from the expert's {filled['episodes']} {fill_split} "
+                            f"agent {agent_options or ''}; memory: {entries} entries from the expert's {filled['episodes']} {fill_split} "
                             f"wins after merging ({machine()})")
         for col in ("memory", "tasks", "success", "avg steps", "invalid", "shown/episode", "wall s"):
             table.add_column(col, justify="left" if col == "memory" else "right")
@@ -185,7 +185,7 @@ def bench_success(model: str, tasks: int, fill: int, work: Path, concurrency: in
             config = RunConfig(env=env, suite=suite, split=split, tasks=tasks, agent="react", model=model,
                                concurrency=concurrency, out=str(out), max_steps=max_steps,
                                memory=str(mem) if arm != "none" else None,
-                               memory_options={"k": 2, "write": False})
+                               memory_options={"k": 2, "write": False}, agent_options=agent_options or {})
             s = asyncio.run(_run(config))
             trajs = RunDir(out).trajectories()
             shown = statistics.mean(len(t.retrieved) for t in trajs) if trajs else 0.0
@@ -207,6 +207,8 @@ def main() -> int:
     parser.add_argument("--sandbox", choices=["docker", "local"], default=os.environ.get("MULLIGAN_SANDBOX"),
                         help="Code sandbox of the success part (default: the env's, Docker).")
     parser.add_argument("--work", type=Path, default=None, help="Folder for memories and runs (default: a temp dir).")
+    parser.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
+                        help="Agent option of both arms, e.g. -o admissible=nearest (repeatable).")
     args = parser.parse_args()
     if args.sandbox:
         os.environ["MULLIGAN_SANDBOX"] = args.sandbox
@@ -220,7 +222,9 @@ def main() -> int:
 
             ensure_default_policy(progress=True)
         work = args.work or Path(tempfile.mkdtemp(prefix="mulligan-bench-memory-"))
-        bench_success(args.model, args.tasks, args.fill, work, args.concurrency, args.max_steps, args.envs.split(","))
+        options = dict(o.split("=", 1) for o in args.option)
+        bench_success(args.model, args.tasks, args.fill, work, args.concurrency, args.max_steps, args.envs.split(","),
+                      options)
     return 0
 
 
