@@ -33,6 +33,17 @@ def _guard(fn):
         raise typer.Exit(2)
 
 
+def _cell(value) -> str:
+    """A stats value as a table cell: thousands separators, lists joined, "-" for not loaded."""
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value)) or "none"
+    return str(value)
+
+
 @app.command()
 def stats(path: Path = PATH) -> None:
     """Entries per env, lessons, merges, uses and evictions."""
@@ -45,7 +56,7 @@ def stats(path: Path = PATH) -> None:
             for env, n in value.items():
                 table.add_row(f"  {env}", f"{n:,}")
         elif key != "path":
-            table.add_row(key.replace("_", " "), f"{value:,}" if isinstance(value, int) else str(value))
+            table.add_row(key.replace("_", " "), _cell(value))
     console.print(table)
 
 
