@@ -251,7 +251,7 @@ def selftrain(
     resume: bool = typer.Option(False, help="Finish an interrupted run in --out."),
     model: str = typer.Option("default", help="Bootstrap checkpoint: a local folder or 'default'."),
     samples: int = typer.Option(4, help="Samples per training task (the k of pass@k)."),
-    temperature: float = typer.Option(0.8, help="Sampling temperature of the collection."),
+    temperature: float = typer.Option(0.3, help="Sampling temperature of the collection (larger models: 0.7-1.0)."),
     init: str = typer.Option("base", help="Fine-tune from the bootstrap ('base') or the previous checkpoint."),
     train_split: str = typer.Option("train", help="Split collected on."),
     eval_split: str = typer.Option("unseen", help="Split evaluated on."),
