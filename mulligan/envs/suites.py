@@ -9,6 +9,7 @@ unlimited (generated).
 from __future__ import annotations
 
 import difflib
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
@@ -64,6 +65,20 @@ def parse_task_id(task_id: str) -> tuple[str, int]:
         if sep and split and index.isdigit() and index.isascii():
             return split, int(index)
     raise ConfigError(f"bad task id {task_id!r}: expected '<split>-<index>', e.g. 'train-17'")
+
+
+def stable_hash(text: str) -> int:
+    """A 64-bit hash of a string that is the same in every process (splits are built on it)."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
+SEEN_MOD = 2
+"""One in this many instances of the train distribution belongs to ``seen``."""
+
+
+def instance_is_seen(fingerprint: str) -> bool:
+    """Whether an instance drawn like ``train`` belongs to ``seen`` instead (by its fingerprint)."""
+    return stable_hash("instance:" + fingerprint) % SEEN_MOD == 0
 
 
 def checked_task_id(task_id: str, splits: Sequence[str], family: str) -> tuple[str, int]:

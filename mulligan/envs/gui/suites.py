@@ -16,27 +16,20 @@ household suite:
 
 from __future__ import annotations
 
-import hashlib
 import random
 
 from mulligan.envs.gui.generate import make_world
 from mulligan.envs.gui.tasks import Task
 from mulligan.envs.gui.templates import TEMPLATES
 from mulligan.envs.gui.world import World
-from mulligan.envs.suites import IndexedSuite, checked_task_id
+from mulligan.envs.suites import IndexedSuite, checked_task_id, instance_is_seen, stable_hash
 from mulligan.errors import EnvError
 
 ENV_ID = "mulligan/Gui-v0"
 SPLITS = ["train", "seen", "unseen"]
 HOLDOUT_MOD = 5
-SEEN_MOD = 2
 MAX_ATTEMPTS = 1000
 TEMPLATE_NAMES = sorted(TEMPLATES)
-
-
-def stable_hash(text: str) -> int:
-    """A 64-bit hash of a string that is the same in every process."""
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
 def combo_held_out(template: str, combo: str) -> bool:
@@ -61,7 +54,7 @@ def build_task(task_id: str) -> tuple[Task, World]:
         if combo_held_out(template, spec.combo) != unseen:
             continue
         fingerprint = f"{template}|{spec.goal}#{world.fingerprint()}"
-        if not unseen and (stable_hash("instance:" + fingerprint) % SEEN_MOD == 0) != (split == "seen"):
+        if not unseen and instance_is_seen(fingerprint) != (split == "seen"):
             continue
         return Task(task_id, split, template, app, spec, fingerprint), world
     raise EnvError(f"could not generate task {task_id!r} in {MAX_ATTEMPTS} attempts")  # pragma: no cover

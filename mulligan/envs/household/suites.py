@@ -22,7 +22,6 @@ How the splits are kept apart, by construction:
 
 from __future__ import annotations
 
-import hashlib
 import random
 from functools import lru_cache
 
@@ -35,19 +34,13 @@ from mulligan.envs.household.generate import (
 )
 from mulligan.envs.household.rooms import TASK_TYPES
 from mulligan.envs.household.world import World
-from mulligan.envs.suites import IndexedSuite, checked_task_id
+from mulligan.envs.suites import IndexedSuite, checked_task_id, instance_is_seen, stable_hash
 from mulligan.errors import EnvError
 
 ENV_ID = "mulligan/Household-v0"
 SPLITS = ["train", "seen", "unseen"]
 HOLDOUT_MOD = 5
-SEEN_MOD = 2
 MAX_ATTEMPTS = 10_000
-
-
-def stable_hash(text: str) -> int:
-    """A 64-bit hash of a string that is the same in every process."""
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
 @lru_cache(maxsize=4096)
@@ -60,11 +53,6 @@ def layout_held_out(signature: str) -> bool:
 def combo_held_out(combo: str) -> bool:
     """Whether a ``task_type|obj|target`` combination belongs to the unseen partition."""
     return stable_hash("combo:" + combo) % HOLDOUT_MOD == 0
-
-
-def instance_is_seen(fingerprint: str) -> bool:
-    """Whether a (non-unseen) instance belongs to ``seen`` rather than ``train``."""
-    return stable_hash("instance:" + fingerprint) % SEEN_MOD == 0
 
 
 def build_world(task_id: str) -> World:
