@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import threading
 import time
@@ -219,22 +220,22 @@ class TransformersLLM:
             raise RuntimeError(f"{self.name} is closed")
         return [await asyncio.to_thread(self._score_one, request) for request in requests]
 
-    def _reply_end(self) -> str:
-        """What the chat template writes after an assistant reply (e.g. ``<|end|>``)."""
-        if not hasattr(self, "_end_text"):
-            marker = "\x00MARK\x00"
-            text = self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": "u"}, {"role": "assistant", "content": marker}], tokenize=False
-            )
-            self._end_text = text.split(marker, 1)[1].rstrip() if marker in text else ""
-        return self._end_text
+    @functools.cached_property
+    def reply_end(self) -> str:
+        """What the chat template writes after an assistant reply (e.g. ``<|end|>``; else the EOS token)."""
+        marker = "\x00MARK\x00"
+        text = self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": "u"}, {"role": "assistant", "content": marker}], tokenize=False
+        )
+        end = text.split(marker, 1)[1].rstrip() if marker in text else ""
+        return end or (self.tokenizer.eos_token or "")
 
     def _score_one(self, request: ScoreRequest) -> list[float]:
         torch = self._torch
         if not request.candidates:
             return []
         prompt = self.render(ChatRequest(messages=request.messages)) + request.prefix
-        end = self._reply_end() or (self.tokenizer.eos_token or "")
+        end = self.reply_end
         with self._lock:
             rows = [self.tokenizer(prompt + c + end, add_special_tokens=False)["input_ids"] for c in request.candidates]
         # The tokens every candidate shares run once; the differing tails run as one batch on

@@ -123,7 +123,7 @@ def _full_forward_logprob(llm, messages, reply):
     import torch
 
     prompt = llm.render(ChatRequest(messages=messages))
-    ids = llm.tokenizer(prompt + reply + llm._reply_end(), add_special_tokens=False)["input_ids"]
+    ids = llm.tokenizer(prompt + reply + llm.reply_end, add_special_tokens=False)["input_ids"]
     with torch.no_grad():
         logprobs = llm.model(torch.tensor([ids])).logits.log_softmax(-1)[0]
     return [logprobs[i - 1, ids[i]].item() for i in range(1, len(ids))]
