@@ -23,6 +23,7 @@ import numpy as np
 from gymnasium import spaces
 
 from mulligan.envs.gui.actions import parse
+from mulligan.envs.gui.widgets import tree_line
 from mulligan.envs.options import check_env_options
 from mulligan.envs.suites import IndexedSuite, checked_task_id
 from mulligan.errors import ConfigError, DependencyNotInstalled, EnvError
@@ -87,15 +88,13 @@ def dom_text(task: str, utterance: str, elements: list[dict[str, Any]]) -> str:
         depth, parent = 0, int(e["parent"])
         while parent in by_ref and depth < 16:
             depth, parent = depth + 1, int(by_ref[parent]["parent"])
-        label = f' "{text}"' if text else ""
-        value = f' value="{e["value"]}"' if role == "textbox" else ""
         states = ["focused"] if e["flags"][0] else []
         if role in ("checkbox", "radio"):
             states.append("selected" if str(e["value"]).lower() == "true" else "not selected")
-        suffix = f" ({', '.join(states)})" if states else ""
-        shown.append((depth, f"[{ref}] {role or 'text'}{label}{value}{suffix}"))
-    top = min((d for d, _ in shown), default=0)
-    lines = [f"Screen: MiniWoB > {task}"] + [f"{'  ' * (d - top)}{line}" for d, line in shown]
+        shown.append((depth, ref, role or "text", text, e["value"], states))
+    top = min((row[0] for row in shown), default=0)
+    lines = [f"Screen: MiniWoB > {task}"]
+    lines += [tree_line(ref, role, text, value, states, depth - top) for depth, ref, role, text, value, states in shown]
     return f"Task: {utterance}\n" + "\n".join(lines)
 
 

@@ -157,13 +157,19 @@ class Screen:
     def text(self) -> str:
         """The accessibility tree as text, one element per line, children indented."""
         lines = [f"Screen: {self.app} > {self.title}" if self.app != self.title else f"Screen: {self.title}"]
-        for el, depth in self.visible():
-            label = f' "{el.label}"' if el.label else ""
-            value = f' value="{el.value}"' if el.role == "textbox" else ""
-            states = el.states()
-            suffix = f" ({', '.join(states)})" if states else ""
-            lines.append(f"{'  ' * depth}[{el.id}] {el.role}{label}{value}{suffix}")
+        lines += [tree_line(el.id, el.role, el.label, el.value, el.states(), depth) for el, depth in self.visible()]
         return "\n".join(lines)
+
+
+def tree_line(element_id: int, role: str, label: str, value: Any, states: list[str], depth: int) -> str:
+    """One element as a line of tree text: ``  [3] textbox "To" value="bob" (focused)``.
+
+    The GUI env and the MiniWoB adapter both write their screens with it, so agents see one format.
+    """
+    text = f' "{label}"' if label else ""
+    shown = f' value="{value}"' if role == "textbox" else ""
+    suffix = f" ({', '.join(states)})" if states else ""
+    return f"{'  ' * depth}[{element_id}] {role}{text}{shown}{suffix}"
 
 
 def button(label: str, intent: tuple[Any, ...], **kw: Any) -> Element:
