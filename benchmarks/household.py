@@ -4,7 +4,7 @@ Prints one table per part. Compare ratios taken in the same run; absolute times 
 machine are noise.
 
     python benchmarks/household.py                  # all parts
-    python benchmarks/household.py --part overhead  # one part (overhead, throughput, policy)
+    python benchmarks/household.py --part overhead  # one part (overhead, throughput, cache, policy)
 """
 
 from __future__ import annotations
@@ -71,12 +71,13 @@ def bench_overhead(tasks: int = 100, turns: int = 30) -> None:
     console.print(table)
 
 
-def _policy_run(tasks: int, concurrency: int, split: str = "unseen", start: int = 0, admissible: str = "off") -> dict:
+def _policy_run(tasks: int, concurrency: int, split: str = "unseen", start: int = 0, admissible: str = "off",
+                model: str = "default") -> dict:
     from mulligan.training.default_policy import register_default_policy
 
     register_default_policy()
     with tempfile.TemporaryDirectory() as tmp:
-        config = RunConfig(env=HOUSEHOLD, split=split, tasks=tasks, start=start, agent="react",
+        config = RunConfig(env=HOUSEHOLD, split=split, tasks=tasks, start=start, agent="react", model=model,
                            concurrency=concurrency, out=tmp, agent_options={"admissible": admissible})
         return asyncio.run(run_suite(config)).summary
 
@@ -94,6 +95,23 @@ def bench_throughput(tasks: int = 32) -> None:
     for c, s in rows:
         table.add_row(str(c), f"{s['episodes_per_s']:.3f}", f"{s['success_rate']:.1%}", f"{s['wall_s']:.1f}",
                       f"{s['episodes_per_s'] / base:.2f}")
+    console.print(table)
+
+
+def bench_cache(tasks: int = 32) -> None:
+    """Episodes/s of the default policy with the prefix cache off and on, same tasks, 16 in flight."""
+    from mulligan.training.default_policy import ensure_default_policy
+
+    ensure_default_policy()
+    rows = [(label, _policy_run(tasks, 16, admissible="nearest", model=f"default?prefix_cache={n}"))
+            for label, n in (("off", 0), ("on (64)", 64))]
+    base = rows[0][1]["episodes_per_s"]
+    table = Table(title=f"Prefix cache across turns, {tasks} unseen episodes, 16 in flight, transformers backend (CPU)")
+    for col in ("prefix cache", "episodes/s", "success", "avg steps", "wall s", "ratio"):
+        table.add_column(col, justify="right")
+    for label, s in rows:
+        table.add_row(label, f"{s['episodes_per_s']:.3f}", f"{s['success_rate']:.1%}", f"{s['avg_steps']:.1f}",
+                      f"{s['wall_s']:.1f}", f"{s['episodes_per_s'] / base:.2f}")
     console.print(table)
 
 
@@ -115,7 +133,7 @@ def bench_policy(tasks: int = 200, splits: tuple[str, ...] = ("unseen",), modes:
     console.print(f"build time: {meta['build_s']:.0f} s (recorded when the policy was built, in {path})")
 
 
-PARTS = {"overhead": bench_overhead, "throughput": bench_throughput, "policy": bench_policy}
+PARTS = {"overhead": bench_overhead, "throughput": bench_throughput, "cache": bench_cache, "policy": bench_policy}
 
 
 def main() -> None:

@@ -19,7 +19,8 @@ Backends:
   ``max_concurrency``; any other option is passed to ``litellm.acompletion``.
 - ``transformers:PATH_OR_NAME`` (alias ``hf:``) runs a Hugging Face checkpoint in process, on
   CPU or GPU. Options: ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:1``), ``dtype``
-  (``auto``, ``float32``, ``bfloat16``, ``float16``), ``max_batch_size``.
+  (``auto``, ``float32``, ``bfloat16``, ``float16``), ``max_batch_size``, ``prefix_cache``
+  (recent sequences whose keys and values are kept for reuse; 0 turns reuse off).
 - ``default`` is the embedded default policy: a resolver registered with
   :func:`register_resolver` returns a local checkpoint path, which runs on the transformers
   backend with the given options.

@@ -7,11 +7,13 @@ import functools
 import gc
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mulligan.errors import ConfigError, DependencyNotInstalled
 from mulligan.llm.base import ChatRequest, Completion, GenerationParams, ScoreRequest
+from mulligan.llm.prefix_cache import PrefixCache
 from mulligan.records import Usage
 
 
@@ -67,13 +69,35 @@ def _group_key(params: GenerationParams) -> tuple[Any, ...]:
             params.seed if sampling else None, tuple(params.stop or ()))
 
 
+@dataclass
+class _Batch:
+    """One ``generate`` call's inputs: the token rows, their left-aligned ids and mask, the reused cache."""
+
+    ids: Any
+    mask: Any
+    past: Any
+    rows: list[list[int]]
+
+    @property
+    def width(self) -> int:
+        return int(self.ids.shape[1])
+
+    def model_inputs(self) -> dict[str, Any]:
+        inputs = {"input_ids": self.ids, "attention_mask": self.mask}
+        if self.past is not None:
+            inputs["past_key_values"] = self.past
+        return inputs
+
+
 class TransformersLLM:
     """Generates with ``AutoModelForCausalLM`` on whole batches of chat requests.
 
     Prompts are rendered with the tokenizer's chat template, left-padded and generated in one
     ``model.generate`` call per group of requests sharing sampling settings (greedy when
     ``temperature == 0``, seeded sampling otherwise). Generation runs in a worker thread so the
-    event loop stays responsive.
+    event loop stays responsive. The keys and values of recent prompts and replies are kept in a
+    :class:`~mulligan.llm.prefix_cache.PrefixCache`, so an agent's next turn only runs the tokens
+    its transcript gained since the last one.
 
     Args:
         path: A local checkpoint folder, or a Hub name already in the local cache.
@@ -82,6 +106,7 @@ class TransformersLLM:
         max_batch_size: Larger request lists are split into chunks of this size.
         local_files_only: Never download; defaults to True for an existing local folder.
         trust_remote_code: Allow model code shipped with the checkpoint.
+        prefix_cache: How many recent sequences' keys and values to keep for reuse (0: none).
     """
 
     supports_tools = False
@@ -96,6 +121,7 @@ class TransformersLLM:
         max_batch_size: int = 32,
         local_files_only: bool | None = None,
         trust_remote_code: bool = False,
+        prefix_cache: int = 64,
     ):
         torch, transformers = _import_torch_transformers()
         self._torch = torch
@@ -121,6 +147,7 @@ class TransformersLLM:
         self.eos_ids = self._eos_ids()
         pad = self.tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else self.eos_ids[0]
+        self.prefix_cache = PrefixCache(prefix_cache)
         self._lock = threading.Lock()
 
     def _eos_ids(self) -> list[int]:
@@ -170,30 +197,81 @@ class TransformersLLM:
         torch = self._torch
         start = time.perf_counter()
         params = requests[0].params
-        with self._lock:  # a fast tokenizer's padding state is shared: one caller at a time
-            enc = self.tokenizer(prompts, add_special_tokens=False, padding=True, return_tensors="pt").to(self.device)
         kwargs: dict[str, Any] = {
             "max_new_tokens": max(r.params.max_tokens for r in requests),
             "pad_token_id": self.pad_id,
             "eos_token_id": self.eos_ids,
             "do_sample": params.temperature > 0,
+            "return_dict_in_generate": True,
         }
         if params.temperature > 0:
             kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=0)
         if params.stop:
             kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
-        # One generate at a time: the seed is global RNG state, and parallel calls only contend.
+        # One generate at a time: the seed is global RNG state, a fast tokenizer's state is shared,
+        # the prefix cache is handed from call to call, and parallel calls only contend.
         with self._lock, torch.inference_mode():
+            rows = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+            batch = self._batch(rows)
             if params.temperature > 0 and params.seed is not None:
                 torch.manual_seed(params.seed)
-            out = self.model.generate(**enc, **kwargs)
-        new = out[:, enc["input_ids"].shape[1] :].tolist()
-        prompt_lens = enc["attention_mask"].sum(dim=1).tolist()
+            out = self.model.generate(**batch.model_inputs(), **kwargs)
+            new = out.sequences[:, batch.width :].tolist()
+            done = [self._finish(request, ids, len(row), 0.0) for request, ids, row in zip(requests, new, rows)]
+            self._keep(batch, out.past_key_values, new, done)
         latency = time.perf_counter() - start
-        return [
-            self._finish(request, ids, int(n_prompt), latency)
-            for request, ids, n_prompt in zip(requests, new, prompt_lens)
-        ]
+        return [completion.model_copy(update={"latency_s": latency}) for completion in done]
+
+    def _batch(self, rows: list[list[int]]) -> "_Batch":
+        """Left-aligned inputs for ``generate``, with whatever the prefix cache already holds."""
+        torch = self._torch
+        taken = [self.prefix_cache.take(row) for row in rows]
+        reuse = [n for _, n in taken]
+        past_len = max(reuse)
+        new_len = max(len(row) - n for row, n in zip(rows, reuse))
+        ids = torch.full((len(rows), past_len + new_len), self.pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        # Row i: [pad][its cached prefix] | [pad][its new tokens]. Positions come from the mask's
+        # running sum, so the holes do not shift them, and the cached keys keep their positions.
+        for i, (row, n) in enumerate(zip(rows, reuse)):
+            ids[i, past_len - n : past_len] = torch.tensor(row[:n], dtype=torch.long)
+            mask[i, past_len - n : past_len] = 1
+            rest = row[n:]
+            ids[i, ids.shape[1] - len(rest) :] = torch.tensor(rest, dtype=torch.long)
+            mask[i, ids.shape[1] - len(rest) :] = 1
+        past = None
+        if past_len:
+            layers = []
+            sample = next(entry for entry, _ in taken if entry is not None).layers
+            for layer, (keys0, values0) in enumerate(sample):
+                keys = keys0.new_zeros((len(rows), keys0.shape[0], past_len, keys0.shape[2]))
+                values = values0.new_zeros((len(rows), values0.shape[0], past_len, values0.shape[2]))
+                for i, (entry, n) in enumerate(taken):
+                    if entry is not None and n:
+                        keys[i, :, past_len - n :] = entry.layers[layer][0][:, :n]
+                        values[i, :, past_len - n :] = entry.layers[layer][1][:, :n]
+                layers.append((keys.to(self.device), values.to(self.device)))
+            past = self._dynamic_cache(layers)
+        return _Batch(ids.to(self.device), mask.to(self.device), past, rows)
+
+    def _dynamic_cache(self, layers: list[tuple[Any, Any]]) -> Any:
+        from transformers import DynamicCache
+
+        return DynamicCache(ddp_cache_data=layers)
+
+    def _keep(self, batch: "_Batch", cache: Any, new: list[list[int]], done: list[Completion]) -> None:
+        """Put each row's prompt and reply keys and values into the prefix cache."""
+        if self.prefix_cache.capacity == 0 or cache is None:
+            return
+        torch = self._torch
+        cached_len = cache.get_seq_length()
+        generated_room = max(0, cached_len - batch.width)
+        for i, (row, completion) in enumerate(zip(batch.rows, done)):
+            n_new = min(completion.usage.completion_tokens, generated_room)
+            prompt_positions = torch.nonzero(batch.mask[i], as_tuple=True)[0]
+            positions = torch.cat([prompt_positions, torch.arange(batch.width, batch.width + n_new, device=self.device)])
+            layers = [(layer.keys[i][:, positions].clone(), layer.values[i][:, positions].clone()) for layer in cache.layers]
+            self.prefix_cache.put(row + new[i][:n_new], layers)
 
     def _finish(self, request: ChatRequest, ids: list[int], prompt_tokens: int, latency: float) -> Completion:
         ids = ids[: request.params.max_tokens]
@@ -264,6 +342,7 @@ class TransformersLLM:
         if getattr(self, "model", None) is None:
             return
         self.model = None
+        self.prefix_cache.clear()
         gc.collect()
         if self.device.startswith("cuda"):
             self._torch.cuda.empty_cache()

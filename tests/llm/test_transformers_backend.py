@@ -161,3 +161,45 @@ def test_likelihood_constraint_picks_the_models_favourite_admissible_action(tiny
     assert chosen.action == admissible[max(range(len(admissible)), key=scores.__getitem__)]
     assert chosen.action != nearest(proposed.action, admissible)  # the model chose, not string similarity
     assert chosen.thought == "the apple is on the table."
+
+
+def _turns(llm, conversations, params, turns=3):
+    """Run every conversation for a few turns, each turn's reply and a new user line appended."""
+    texts = []
+    for turn in range(turns):
+        requests = [ChatRequest(messages=list(c), params=params) for c in conversations]
+        outputs = generate(llm, requests)
+        texts += [(o.text, o.usage, o.finish_reason) for o in outputs]
+        for c, o, p in zip(conversations, outputs, PROMPTS[turn + 1 :] + PROMPTS):
+            c += [Message(role="assistant", content=o.text), Message(role="user", content=p)]
+    return texts
+
+
+@pytest.mark.parametrize("params", [GenerationParams(max_tokens=24),
+                                    GenerationParams(max_tokens=24, temperature=0.9, seed=3)],
+                         ids=["greedy", "seeded-sampling"])
+def test_prefix_cache_reuses_earlier_turns_and_changes_no_reply(tiny_checkpoint, params):
+    from mulligan.llm.transformers_backend import TransformersLLM
+
+    def conversations():
+        # Rows of one batch with different histories, so cached and fresh rows mix in a batch.
+        return [[Message(role="system", content="You tidy the house."), Message(role="user", content=p)]
+                for p in PROMPTS[:4]]
+
+    def extra():
+        return conversations()[:2] + [[Message(role="user", content=PROMPTS[5])]]
+
+    cached = TransformersLLM(tiny_checkpoint, device="cpu", prefix_cache=16)
+    plain = TransformersLLM(tiny_checkpoint, device="cpu", prefix_cache=0)
+    try:
+        with_cache = _turns(cached, conversations(), params)
+        # A new conversation alongside continuing ones: one row misses, the others hit.
+        with_cache += _turns(cached, extra(), params, turns=2)
+        without = _turns(plain, conversations(), params) + _turns(plain, extra(), params, turns=2)
+    finally:
+        cached.close()
+        plain.close()
+    assert with_cache == without
+    assert cached.prefix_cache.hits >= 8
+    assert cached.prefix_cache.reused_tokens > 100
+    assert plain.prefix_cache.hits == 0
