@@ -61,6 +61,15 @@ class PrefixCache:
         The length is capped at ``len(ids) - 1``: the model must run at least one new token to
         produce the next-token logits. Returns ``(None, 0)`` when nothing shares ``min_reuse`` tokens.
         """
+        key, shared = self._best(ids)
+        return (None, 0) if key is None else (self._entries.pop(key), shared)
+
+    def peek(self, ids: list[int]) -> tuple[CachedPrefix | None, int]:
+        """Like :meth:`take`, but the entry stays (a side computation such as scoring reads it)."""
+        key, shared = self._best(ids)
+        return (None, 0) if key is None else (self._entries[key], shared)
+
+    def _best(self, ids: list[int]) -> tuple[int | None, int]:
         self.lookups += 1
         if not self._entries or len(ids) < 2:
             return None, 0
@@ -75,7 +84,7 @@ class PrefixCache:
             return None, 0
         self.hits += 1
         self.reused_tokens += best_len
-        return self._entries.pop(best_key), best_len
+        return best_key, best_len
 
     def put(self, ids: list[int], layers: list[tuple[Any, Any]]) -> None:
         """Keep a sequence's keys and values (``layers[i] = (keys, values)``, each ``[heads, len, dim]``)."""

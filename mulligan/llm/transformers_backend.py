@@ -324,8 +324,13 @@ class TransformersLLM:
         tails = [r[shared:] for r in rows]
         width = max(len(t) for t in tails)
         with self._lock, torch.inference_mode():
-            head = torch.tensor([rows[0][:shared]], device=self.device)
-            out = self.model(input_ids=head, use_cache=True)
+            # The prompt's keys and values are usually cached from the turn's own generation.
+            entry, reused = self.prefix_cache.peek(rows[0][:shared])
+            past = None
+            if entry is not None:
+                past = self._dynamic_cache([(k[None, :, :reused], v[None, :, :reused]) for k, v in entry.layers])
+            head = torch.tensor([rows[0][reused:shared]], device=self.device)
+            out = self.model(input_ids=head, past_key_values=past, use_cache=True)
             cache = out.past_key_values
             cache.batch_repeat_interleave(len(tails))
             padded = torch.tensor([t + [self.pad_id] * (width - len(t)) for t in tails], device=self.device)

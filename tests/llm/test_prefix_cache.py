@@ -50,3 +50,11 @@ def test_capacity_evicts_the_least_recently_kept():
     assert len(cache) == 2
     assert cache.take([1, 1, 1]) == (None, 0)
     assert cache.take([3, 3, 3])[0].layers == ["new"]
+
+
+def test_peek_finds_like_take_but_leaves_the_entry():
+    cache = PrefixCache(8, min_reuse=2)
+    cache.put([1, 2, 3, 4], ["a"])
+    entry, n = cache.peek([1, 2, 3, 9])
+    assert entry.layers == ["a"] and n == 3 and len(cache) == 1
+    assert cache.take([1, 2, 3, 9])[1] == 3 and len(cache) == 0

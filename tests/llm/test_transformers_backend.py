@@ -203,3 +203,27 @@ def test_prefix_cache_reuses_earlier_turns_and_changes_no_reply(tiny_checkpoint,
     assert cached.prefix_cache.hits >= 8
     assert cached.prefix_cache.reused_tokens > 100
     assert plain.prefix_cache.hits == 0
+
+
+def test_scoring_reuses_the_turns_cached_prompt_and_scores_the_same(tiny_checkpoint):
+    from mulligan.llm.base import ScoreRequest
+    from mulligan.llm.transformers_backend import TransformersLLM
+
+    cached = TransformersLLM(tiny_checkpoint, device="cpu", prefix_cache=8)
+    plain = TransformersLLM(tiny_checkpoint, device="cpu", prefix_cache=0)
+    try:
+        messages = [Message(role="system", content="You tidy the house."),
+                    Message(role="user", content="open the drawer near the desk")]
+        (reply,) = generate(cached, [ChatRequest(messages=messages, params=GenerationParams(max_tokens=48))])
+        assert "Action:" in reply.text, reply.text
+        prefix = reply.text[: reply.text.index("Action:") + len("Action: ")]
+        request = ScoreRequest(messages=messages, prefix=prefix,
+                               candidates=["open drawer", "take knife", "clean the plate on the shelf"])
+        hits = cached.prefix_cache.hits
+        (with_cache,) = asyncio.run(cached.score([request]))
+        (without,) = asyncio.run(plain.score([request]))
+        assert cached.prefix_cache.hits == hits + 1 and len(cached.prefix_cache) == 1  # read, not taken
+        assert with_cache == pytest.approx(without, abs=1e-4)
+    finally:
+        cached.close()
+        plain.close()
