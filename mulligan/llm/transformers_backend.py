@@ -52,6 +52,16 @@ def truncate_at_stop(text: str, stop: list[str] | None) -> tuple[str, bool]:
     return (text[: min(cuts)], True) if cuts else (text, False)
 
 
+def full_attention_only(config: Any) -> bool:
+    """Whether every layer of a (text) model config attends to the whole past, with no sliding window."""
+    layer_types = getattr(config, "layer_types", None)
+    if layer_types and any(t != "full_attention" for t in layer_types):
+        return False
+    if getattr(config, "sliding_window", None) and getattr(config, "use_sliding_window", True):
+        return False
+    return not getattr(config, "is_encoder_decoder", False)
+
+
 def _common_prefix_len(rows: list[list[int]]) -> int:
     """How many leading tokens all rows share."""
     n = min(len(r) for r in rows)
@@ -147,7 +157,12 @@ class TransformersLLM:
         self.eos_ids = self._eos_ids()
         pad = self.tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else self.eos_ids[0]
-        self.prefix_cache = PrefixCache(prefix_cache)
+        text_config = self.model.config.get_text_config()
+        self._num_layers = int(text_config.num_hidden_layers)
+        self._full_attention = full_attention_only(text_config)
+        # Cached keys are reused only where every layer attends to the whole past; sliding-window
+        # or recurrent layers keep a different cache.
+        self.prefix_cache = PrefixCache(prefix_cache if self._full_attention else 0)
         self._lock = threading.Lock()
 
     def _eos_ids(self) -> list[int]:
@@ -212,7 +227,7 @@ class TransformersLLM:
         # the prefix cache is handed from call to call, and parallel calls only contend.
         with self._lock, torch.inference_mode():
             rows = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-            batch = self._batch(rows)
+            batch = self._batch(rows, reserve=kwargs["max_new_tokens"])
             if params.temperature > 0 and params.seed is not None:
                 torch.manual_seed(params.seed)
             out = self.model.generate(**batch.model_inputs(), **kwargs)
@@ -222,8 +237,11 @@ class TransformersLLM:
         latency = time.perf_counter() - start
         return [completion.model_copy(update={"latency_s": latency}) for completion in done]
 
-    def _batch(self, rows: list[list[int]]) -> "_Batch":
-        """Left-aligned inputs for ``generate``, with whatever the prefix cache already holds."""
+    def _batch(self, rows: list[list[int]], reserve: int) -> "_Batch":
+        """Left-aligned inputs for ``generate``, with whatever the prefix cache already holds.
+
+        The cache has room for ``reserve`` more tokens per row, so decoding writes in place.
+        """
         torch = self._torch
         taken = [self.prefix_cache.take(row) for row in rows]
         reuse = [n for _, n in taken]
@@ -239,9 +257,8 @@ class TransformersLLM:
             rest = row[n:]
             ids[i, ids.shape[1] - len(rest) :] = torch.tensor(rest, dtype=torch.long)
             mask[i, ids.shape[1] - len(rest) :] = 1
-        past = None
+        layers = []
         if past_len:
-            layers = []
             sample = next(entry for entry, _ in taken if entry is not None).layers
             for layer, (keys0, values0) in enumerate(sample):
                 keys = keys0.new_zeros((len(rows), keys0.shape[0], past_len, keys0.shape[2]))
@@ -251,13 +268,12 @@ class TransformersLLM:
                         keys[i, :, past_len - n :] = entry.layers[layer][0][:, :n]
                         values[i, :, past_len - n :] = entry.layers[layer][1][:, :n]
                 layers.append((keys.to(self.device), values.to(self.device)))
-            past = self._dynamic_cache(layers)
+        past = None
+        if self._full_attention:
+            from mulligan.llm.kv_buffer import reserved_cache
+
+            past = reserved_cache(self._num_layers, layers, reserve=reserve + new_len)
         return _Batch(ids.to(self.device), mask.to(self.device), past, rows)
-
-    def _dynamic_cache(self, layers: list[tuple[Any, Any]]) -> Any:
-        from transformers import DynamicCache
-
-        return DynamicCache(ddp_cache_data=layers)
 
     def _keep(self, batch: "_Batch", cache: Any, new: list[list[int]], done: list[Completion]) -> None:
         """Put each row's prompt and reply keys and values into the prefix cache."""
@@ -328,7 +344,9 @@ class TransformersLLM:
             entry, reused = self.prefix_cache.peek(rows[0][:shared])
             past = None
             if entry is not None:
-                past = self._dynamic_cache([(k[None, :, :reused], v[None, :, :reused]) for k, v in entry.layers])
+                from transformers import DynamicCache
+
+                past = DynamicCache(ddp_cache_data=[(k[None, :, :reused], v[None, :, :reused]) for k, v in entry.layers])
             head = torch.tensor([rows[0][reused:shared]], device=self.device)
             out = self.model(input_ids=head, past_key_values=past, use_cache=True)
             cache = out.past_key_values
