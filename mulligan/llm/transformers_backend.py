@@ -286,7 +286,8 @@ class TransformersLLM:
             n_new = min(completion.usage.completion_tokens, generated_room)
             prompt_positions = torch.nonzero(batch.mask[i], as_tuple=True)[0]
             positions = torch.cat([prompt_positions, torch.arange(batch.width, batch.width + n_new, device=self.device)])
-            layers = [(layer.keys[i][:, positions].clone(), layer.values[i][:, positions].clone()) for layer in cache.layers]
+            # Indexing by a position tensor copies, so the entry owns its memory.
+            layers = [(layer.keys[i][:, positions], layer.values[i][:, positions]) for layer in cache.layers]
             self.prefix_cache.put(row + new[i][:n_new], layers)
 
     def _finish(self, request: ChatRequest, ids: list[int], prompt_tokens: int, latency: float) -> Completion:
