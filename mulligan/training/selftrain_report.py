@@ -61,6 +61,24 @@ def metrics_table(records: Sequence[dict[str, Any]], title: str = "Self-training
     return table
 
 
+def metrics_figure(records: Sequence[dict[str, Any]], plt: Any) -> Any:
+    """One panel per plotted metric, one line per method; a method keeps its colour in every panel."""
+    fig, axes = plt.subplots(1, len(PLOTTED), figsize=(4 * len(PLOTTED), 3.2))
+    methods = list(dict.fromkeys(r["method"] for r in records))
+    colours = {method: f"C{i}" for i, method in enumerate(methods)}
+    for ax, (key, label) in zip(axes, PLOTTED):
+        for method in methods:
+            points = [(r["iteration"], r[key]) for r in records if r["method"] == method and r.get(key) is not None]
+            if points:
+                xs, ys = zip(*points)
+                ax.plot(xs, ys, marker="o", label=method, color=colours[method])
+        ax.set_title(label)
+        ax.set_xlabel("iteration")
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    return fig
+
+
 def plot_metrics(records: Sequence[dict[str, Any]], path: Path) -> str | None:
     """Plot the metrics over iterations, one line per method, into ``path`` (PNG).
 
@@ -74,18 +92,7 @@ def plot_metrics(records: Sequence[dict[str, Any]], path: Path) -> str | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return 'matplotlib is not installed (pip install "mulligan[plot]"): no plot'
-    fig, axes = plt.subplots(1, len(PLOTTED), figsize=(4 * len(PLOTTED), 3.2))
-    methods = list(dict.fromkeys(r["method"] for r in records))
-    for ax, (key, label) in zip(axes, PLOTTED):
-        for method in methods:
-            points = [(r["iteration"], r[key]) for r in records if r["method"] == method and r.get(key) is not None]
-            if points:
-                xs, ys = zip(*points)
-                ax.plot(xs, ys, marker="o", label=method)
-        ax.set_title(label)
-        ax.set_xlabel("iteration")
-        ax.grid(alpha=0.3)
-    axes[0].legend()
+    fig = metrics_figure(records, plt)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

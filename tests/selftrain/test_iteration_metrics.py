@@ -97,3 +97,22 @@ def test_report_table_and_plot(tmp_path):
         assert "pip install" in note
     else:
         assert note is None and (tmp_path / "metrics.png").stat().st_size > 0
+
+
+def test_a_method_keeps_its_colour_in_every_panel():
+    """The bootstrap appears only in some panels; the methods' colours must not shift in the others."""
+    plt = pytest.importorskip("matplotlib.pyplot")
+    from mulligan.training.selftrain_report import metrics_figure
+
+    records = [{"method": "bootstrap", "iteration": 0, "success": 0.07, "recovery": 0.0}]
+    records += [{"method": m, "iteration": i, "success": 0.05, "recovery": 0.1, "pass@k": 0.1, "diversity": 0.3}
+                for m in ("star", "rerest") for i in (1, 2)]
+    fig = metrics_figure(records, plt)
+    colours: dict[str, set] = {}
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            colours.setdefault(line.get_label(), set()).add(line.get_color())
+    plt.close(fig)
+    assert set(colours) == {"bootstrap", "star", "rerest"}
+    assert all(len(c) == 1 for c in colours.values())
+    assert len({next(iter(c)) for c in colours.values()}) == 3
