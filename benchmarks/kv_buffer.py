@@ -25,7 +25,9 @@ console = Console(width=120)
 
 
 def timed_generate(model, ids, new: int, buffer: bool) -> float:
-    kwargs = {"past_key_values": reserved_cache(model.config.num_hidden_layers, reserve=ids.shape[1] + new)} if buffer else {}
+    kwargs = {}
+    if buffer:
+        kwargs["past_key_values"] = reserved_cache(model.config.num_hidden_layers, reserve=ids.shape[1] + new)
     start = time.perf_counter()
     with torch.inference_mode():
         out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=new, min_new_tokens=new,
@@ -38,7 +40,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", default="1,16,32")
     parser.add_argument("--lengths", default="500,1500")
-    parser.add_argument("--new", type=int, default=16, help="Tokens generated per call (the policy's replies are ~13).")
+    parser.add_argument("--new", type=int, default=16,
+                        help="Tokens generated per call (the policy's replies are ~13).")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     from transformers import AutoModelForCausalLM
@@ -47,7 +50,8 @@ def main() -> int:
     vocab = model.config.vocab_size
     console.print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
                   f"torch {torch.__version__}")
-    table = Table(title=f"generate: prompt + {args.new} tokens, default policy, CPU (best of {args.repeats}, interleaved)")
+    table = Table(title=f"generate: prompt + {args.new} tokens, default policy, CPU "
+                        f"(best of {args.repeats}, interleaved)")
     for col in ("batch", "prompt tokens", "HF DynamicCache s", "in-place buffer s", "ratio"):
         table.add_column(col, justify="right")
     torch.manual_seed(0)

@@ -24,9 +24,6 @@ class CachedPrefix:
     ids: np.ndarray
     layers: list[tuple[Any, Any]]
 
-    def __len__(self) -> int:
-        return len(self.ids)
-
 
 def common_prefix_len(a: np.ndarray, b: np.ndarray) -> int:
     """How many leading tokens two id arrays share."""

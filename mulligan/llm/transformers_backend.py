@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mulligan.errors import ConfigError, DependencyNotInstalled
 from mulligan.llm.base import ChatRequest, Completion, GenerationParams, ScoreRequest
-from mulligan.llm.prefix_cache import PrefixCache
+from mulligan.llm.prefix_cache import PrefixCache, common_prefix_len
 from mulligan.records import Usage
 
 
@@ -57,19 +59,13 @@ def full_attention_only(config: Any) -> bool:
     layer_types = getattr(config, "layer_types", None)
     if layer_types and any(t != "full_attention" for t in layer_types):
         return False
-    if getattr(config, "sliding_window", None) and getattr(config, "use_sliding_window", True):
-        return False
-    return not getattr(config, "is_encoder_decoder", False)
+    return not (getattr(config, "sliding_window", None) and getattr(config, "use_sliding_window", True))
 
 
 def _common_prefix_len(rows: list[list[int]]) -> int:
     """How many leading tokens all rows share."""
-    n = min(len(r) for r in rows)
-    for i in range(n):
-        first = rows[0][i]
-        if any(r[i] != first for r in rows[1:]):
-            return i
-    return n
+    first = np.asarray(rows[0])
+    return min(common_prefix_len(first, np.asarray(r)) for r in rows)
 
 
 def _group_key(params: GenerationParams) -> tuple[Any, ...]:
@@ -267,7 +263,7 @@ class TransformersLLM:
                     if entry is not None and n:
                         keys[i, :, past_len - n :] = entry.layers[layer][0][:, :n]
                         values[i, :, past_len - n :] = entry.layers[layer][1][:, :n]
-                layers.append((keys.to(self.device), values.to(self.device)))
+                layers.append((keys, values))
         past = None
         if self._full_attention:
             from mulligan.llm.kv_buffer import reserved_cache
@@ -285,7 +281,8 @@ class TransformersLLM:
         for i, (row, completion) in enumerate(zip(batch.rows, done)):
             n_new = min(completion.usage.completion_tokens, generated_room)
             prompt_positions = torch.nonzero(batch.mask[i], as_tuple=True)[0]
-            positions = torch.cat([prompt_positions, torch.arange(batch.width, batch.width + n_new, device=self.device)])
+            generated = torch.arange(batch.width, batch.width + n_new, device=self.device)
+            positions = torch.cat([prompt_positions, generated])
             # Indexing by a position tensor copies, so the entry owns its memory.
             layers = [(layer.keys[i][:, positions], layer.values[i][:, positions]) for layer in cache.layers]
             self.prefix_cache.put(row + new[i][:n_new], layers)
@@ -332,7 +329,8 @@ class TransformersLLM:
         prompt = self.render(ChatRequest(messages=request.messages)) + request.prefix
         end = self.reply_end
         with self._lock:
-            rows = [self.tokenizer(prompt + c + end, add_special_tokens=False)["input_ids"] for c in request.candidates]
+            texts = [prompt + candidate + end for candidate in request.candidates]
+            rows = [self.tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
         # The tokens every candidate shares run once; the differing tails run as one batch on
         # copies of that cache. Tails are right-padded: causal attention keeps padding from
         # touching the real tokens before it.
@@ -347,7 +345,8 @@ class TransformersLLM:
             if entry is not None:
                 from transformers import DynamicCache
 
-                past = DynamicCache(ddp_cache_data=[(k[None, :, :reused], v[None, :, :reused]) for k, v in entry.layers])
+                prefix = [(keys[None, :, :reused], values[None, :, :reused]) for keys, values in entry.layers]
+                past = DynamicCache(ddp_cache_data=prefix)
             head = torch.tensor([rows[0][reused:shared]], device=self.device)
             out = self.model(input_ids=head, past_key_values=past, use_cache=True)
             cache = out.past_key_values
