@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import random
+import re
 import subprocess
 import sys
 import warnings
@@ -459,3 +460,52 @@ def test_envs_package_imports_nothing_above_it():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---- the expert's thoughts ---------------------------------------------------------------------
+
+_NAMED = re.compile(r"\b[a-z]+ \d+\b")
+
+
+def test_expert_thoughts_name_only_what_the_agent_has_observed():
+    """Every thing a thought names was in an observation already (never the hidden state), and
+    the thought ends with the command it leads to."""
+    rng = random.Random(1)
+    for i in range(300):
+        env = HouseholdEnv()
+        obs, info = reset(env, f"{SPLITS[i % 3]}-{i}")
+        seen = set(_NAMED.findall(obs))
+        while True:
+            step = env.expert_plan()
+            assert step.thought.startswith("Task: "), step.thought
+            assert set(_NAMED.findall(step.thought)) <= seen | set(_NAMED.findall(step.action)), (i, step.thought)
+            assert step.thought.endswith(f"{step.action}.") or step.action.startswith(("go to", "open")), step.thought
+            # A few random detours, so thoughts are checked off the expert's path too.
+            action = rng.choice(info["admissible_actions"]) if rng.random() < 0.15 else step.action
+            obs, _, terminated, truncated, info = env.step(action)
+            seen |= set(_NAMED.findall(obs))
+            if terminated or truncated:
+                break
+
+
+def test_expert_thought_restates_the_task_and_says_when_a_command_did_nothing():
+    env = HouseholdEnv()
+    reset(env, "unseen-13")  # "clean some plate and put it in shelf."
+    assert env.expert_thought().startswith("Task: put a clean plate in shelf. Looking for plate: try ")
+    env.step("go to the moon")
+    assert env.expert_thought().startswith("Task: put a clean plate in shelf. That did nothing. ")
+
+
+def test_expert_goes_where_remembered_facts_say():
+    """With the starting contents of a receptacle known (a lesson), the expert goes straight there."""
+    env = HouseholdEnv()
+    reset(env, "unseen-3")  # the alarmclock is on shelf 1, the 15th place in listed order
+    step = env.expert_plan(known=["shelf 1"])
+    assert step.action == "go to shelf 1" and "alarmclock 1 should be in shelf 1" in step.thought
+    step = env.expert_plan(first=["shelf 2", "shelf 1"])
+    assert step.action == "go to shelf 2"
+    steps = 0
+    while not env.is_won:
+        env.step(env.expert_plan(known=["shelf 1"]).action)
+        steps += 1
+    assert steps == 4  # go to shelf 1, take, go to sidetable 1, put

@@ -7,12 +7,12 @@ or length, is answered and counts as a step; what is not a command gets "Nothing
 from __future__ import annotations
 
 import string
-from typing import Any
+from typing import Any, Iterable
 
 import gymnasium as gym
 from gymnasium import spaces
 
-from mulligan.envs.household.expert import ExpertAction, plan
+from mulligan.envs.household.expert import NO_HINTS, ExpertAction, Hints, plan
 from mulligan.envs.household.grammar import GRAMMAR, parse
 from mulligan.envs.household.suites import SPLITS, build_world
 from mulligan.envs.household.world import NOTHING, World
@@ -85,6 +85,8 @@ class HouseholdEnv(gym.Env[str, str]):
         self.world: World | None = None
         self.steps_taken = 0
         self.is_won = False
+        self.last_valid = True
+        """Whether the last action did something (the expert's thought says so when it did not)."""
         self._last_obs = ""
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
@@ -106,6 +108,7 @@ class HouseholdEnv(gym.Env[str, str]):
         self.world = build_world(task_id)
         self.steps_taken = 0
         self.is_won = False
+        self.last_valid = True
         return self._emit(self.world.initial_observation()), self._info(valid=True)
 
     def step(self, action: Any) -> tuple[str, float, bool, bool, dict[str, Any]]:
@@ -125,6 +128,7 @@ class HouseholdEnv(gym.Env[str, str]):
         self.steps_taken += 1
         cmd = parse(action)
         feedback, valid = self.world.execute(cmd) if cmd is not None else (NOTHING, False)
+        self.last_valid = valid
         reward = 0.0
         if not self.is_won and self.world.won():
             self.is_won, reward = True, 1.0
@@ -135,11 +139,21 @@ class HouseholdEnv(gym.Env[str, str]):
         """The last observation in ``"ansi"`` mode; None otherwise."""
         return self._last_obs if self.render_mode == "ansi" else None
 
-    def expert_plan(self, mode: str = "search") -> ExpertAction:
-        """The expert's next subgoal and command (see :mod:`mulligan.envs.household.expert`)."""
+    expert_reads_lessons = True
+    """``expert_plan`` takes what lessons of an earlier attempt say (``known``, ``first``)."""
+
+    def expert_plan(self, mode: str = "search", *, known: Iterable[str] = (), first: Iterable[str] = ()) -> ExpertAction:
+        """The expert's next subgoal, command and thought (see :mod:`mulligan.envs.household.expert`).
+
+        Args:
+            mode: ``"search"`` or ``"direct"``.
+            known: Receptacles whose starting contents the agent remembers from an earlier attempt.
+            first: Receptacles to search before the others.
+        """
         if self.world is None:
             raise EnvError("call reset() before asking the expert")
-        return plan(self.world, mode)
+        hints = Hints(frozenset(known), tuple(first)) if known or first else NO_HINTS
+        return plan(self.world, mode, hints=hints, last_valid=self.last_valid)
 
     def expert_action(self, mode: str = "search") -> str:
         """The expert's next command, e.g. ``"go to cabinet 1"``."""
@@ -148,6 +162,10 @@ class HouseholdEnv(gym.Env[str, str]):
     def expert_subgoal(self, mode: str = "search") -> str:
         """The subgoal the expert's next command serves, e.g. ``"find mug"``."""
         return self.expert_plan(mode).subgoal
+
+    def expert_thought(self, mode: str = "search") -> str:
+        """The expert's thought for its next command, written from what the agent has observed."""
+        return self.expert_plan(mode).thought
 
     def _emit(self, text: str) -> str:
         self._last_obs = text[:MAX_OBSERVATION_CHARS]
