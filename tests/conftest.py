@@ -55,7 +55,7 @@ def expert_replies():
     from mulligan.envs.household import solve
 
     def replies(task_id):
-        return [f"Thought: {s.subgoal}\nAction: {s.action}" for s in solve(task_id).steps]
+        return [f"Thought: {s.thought}\nAction: {s.action}" for s in solve(task_id).steps]
 
     return replies
 

@@ -44,10 +44,10 @@ class TeacherConfig(AgentConfig):
     """Text actions only (the inserted correction is a text reply)."""
 
 
-def correction_text(critique: Critique, subgoal: str | None, action: str) -> str:
+def correction_text(critique: Critique, subgoal: str | None, action: str, thought: str | None = None) -> str:
     """The teacher's reply after a wrong step: a reflection, then the corrected thought and action."""
     plan = f"I should {subgoal} instead." if subgoal else "I should do something else."
-    thought = subgoal or "correct my mistake"
+    thought = thought or subgoal or "correct my mistake"
     return f"{REFLECTION_PREFIX} {critique.explanation} {plan}\nThought: {thought}\nAction: {action}"
 
 
@@ -86,10 +86,11 @@ class TeacherAgent(ReActAgent):
             # No room left to run the mistake first: the correction replaces it.
             step.info["rejected"] = [{"action": parsed.action, "raw": step.raw, "critique": critique.model_dump()}]
         subgoal, action = self.teacher.next_step(state.env)
-        text = correction_text(critique, subgoal, action)
+        thought = self.teacher.next_thought(state.env)
+        text = correction_text(critique, subgoal, action, thought)
         messages.append(Message(role="assistant", content=text, train=True, kind="revision"))
-        step.raw, step.thought, step.info["teacher"] = text, subgoal, "correction"
-        return ParsedReply(action=action, thought=subgoal)
+        step.raw, step.thought, step.info["teacher"] = text, thought, "correction"
+        return ParsedReply(action=action, thought=thought)
 
     @staticmethod
     def _room_for_two_steps(state: EpisodeState) -> bool:

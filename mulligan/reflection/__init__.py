@@ -43,7 +43,7 @@ from mulligan.reflection.first_error import (
 )
 from mulligan.reflection.gui_critics import GuiCritic, GuiLLMCritic, action_outcome, outcome_critic
 from mulligan.reflection.llm_critic import LLMCritic, parse_critique
-from mulligan.reflection.reflectors import EnvReflector, LLMReflector
+from mulligan.reflection.reflectors import EnvReflector, LessonFacts, LLMReflector, lesson_facts
 from mulligan.reflection.teacher import TeacherCritic
 
 REFLECTORS: dict[str, str] = {
@@ -99,6 +99,7 @@ __all__ = [
     "GuiLLMCritic",
     "LLMCritic",
     "LLMReflector",
+    "LessonFacts",
     "Proposal",
     "Reflector",
     "TeacherCritic",
@@ -113,6 +114,7 @@ __all__ = [
     "first_error_by_verifier",
     "is_privileged",
     "judge",
+    "lesson_facts",
     "loop_critic",
     "make_critic",
     "make_reflector",

@@ -34,6 +34,12 @@ def items(text: str) -> list[str]:
     return _ITEM.findall(text)
 
 
+def room_places(first_observation: str) -> list[str]:
+    """The receptacles a room description lists, in order (``[]`` when there is none)."""
+    room = _ROOM.search(first_observation)
+    return items(room.group(1)) if room else []
+
+
 def kind(name: str) -> str:
     """The type of a named thing (``"mug 1"`` -> ``"mug"``)."""
     return name.rsplit(" ", 1)[0]
@@ -68,10 +74,7 @@ class Observed:
 
 def observe(first_observation: str, steps: Sequence[Step]) -> Observed:
     """Gather :class:`Observed` facts from an episode's first observation and steps."""
-    facts = Observed()
-    room = _ROOM.search(first_observation)
-    if room:
-        facts.places = items(room.group(1))
+    facts = Observed(places=room_places(first_observation))
     for step in steps:
         if step.action is None:
             continue

@@ -7,12 +7,14 @@ Re-ReST style) and falls back to the env-grounded lesson when the model fails.
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable
 
 from mulligan.records import Reflection, Trajectory
 from mulligan.reflection.base import REFLECTION_PREFIX, episode_feedback, first_observation, reflect
 from mulligan.reflection.detectors import find_loop
-from mulligan.reflection.observed import Observed, goal_words, observe
+from mulligan.reflection.observed import Observed, goal_words, items, observe
 from mulligan.reflection.prompts import ask, render_prompt, render_steps
 
 MAX_LISTED = 6
@@ -47,6 +49,44 @@ def _object_sentences(facts: Observed, obj: str | None) -> list[str]:
     if todo:
         out.append(f"Next time I should search the places I have not looked into: {_listing(todo)}.")
     return out
+
+
+@dataclass(frozen=True)
+class LessonFacts:
+    """What :class:`EnvReflector`'s lessons say about where things start out, read back from their text.
+
+    An agent that retries a task with these lessons in its prompt may rely on exactly this much.
+
+    Attributes:
+        known: Receptacles whose starting contents a lesson tells (where the wanted object was
+            seen or taken, or places searched and found without it).
+        first: Receptacles a lesson says to search next time, in its order.
+    """
+
+    known: tuple[str, ...] = ()
+    first: tuple[str, ...] = ()
+
+
+_FOUND = re.compile(r"I (?:found|saw) [a-z]+ \d+ in/on ([a-z]+ \d+)")
+_SEARCHED = re.compile(r"I looked in/on ([^.]*?) and there was no ")
+_TODO = re.compile(r"search the places I have not looked into: ([^.]*)\.")
+
+
+def lesson_facts(texts: Iterable[str]) -> LessonFacts:
+    """Read :class:`LessonFacts` out of lesson texts (any memory message holding env lessons).
+
+    The inverse of the object sentences :class:`EnvReflector` writes; names it cut off with
+    ``(+N more)`` are not known.
+    """
+    known: list[str] = []
+    first: list[str] = []
+    for text in texts:
+        known += _FOUND.findall(text)
+        for listing in _SEARCHED.findall(text):
+            known += items(listing)
+        for listing in _TODO.findall(text):
+            first += items(listing)
+    return LessonFacts(tuple(dict.fromkeys(known)), tuple(dict.fromkeys(p for p in first if p not in known)))
 
 
 class EnvReflector:

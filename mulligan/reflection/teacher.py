@@ -51,6 +51,10 @@ class TeacherCritic:
         subgoal = base.expert_subgoal() if hasattr(base, "expert_subgoal") else None
         return subgoal, base.expert_action()
 
+    def next_thought(self, env: Any) -> str | None:
+        """The expert's full thought for its next action (its subgoal where the env has no thoughts)."""
+        return expert_thought(self._expert(env))
+
     def remaining(self, env: Any) -> int:
         """Expert steps from the env's current state to a win (on a copy; ``horizon + 1`` if none)."""
         return self._remaining_from(copy.deepcopy(self._expert(env)))
@@ -92,3 +96,13 @@ class TeacherCritic:
         if proposal.outcome is not None:
             raise ConfigError("the teacher judges proposals before they run; use first_error_by_teacher for steps")
         return self.judge_action(proposal.env, proposal.action, proposal.goal)
+
+
+def expert_thought(env: Any) -> str | None:
+    """What an env's expert would think before its next action: its full thought where the env has
+    one (``expert_thought``), else its subgoal (``expert_subgoal``), else None."""
+    base = getattr(env, "unwrapped", env)
+    for name in ("expert_thought", "expert_subgoal"):
+        if hasattr(base, name):
+            return getattr(base, name)()
+    return None

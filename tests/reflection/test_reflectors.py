@@ -68,3 +68,44 @@ def test_reflection_memory_keeps_the_last_three_per_task(run_household):
     (message,) = memory.preamble("unseen-3")
     assert message.role == "user" and message.kind == "memory"
     assert memory.preamble("other-task") == [] and memory.render("other-task") is None
+
+
+def test_lesson_facts_read_back_what_the_env_lesson_says(run_household):
+    """lesson_facts is the inverse of the env reflector's object sentences, on real failures."""
+    import random
+
+    from mulligan.reflection import lesson_facts
+    from mulligan.reflection.observed import goal_words, observe
+
+    rng = random.Random(0)
+    checked = {"seen": 0, "searched": 0}
+    for i in range(40):
+        task = f"train-{i}"
+        replies = []
+        from mulligan.envs import make_env
+
+        env = make_env("mulligan/Household-v0")
+        _, info = env.reset(options={"task": task})
+        for _ in range(rng.randint(3, 14)):
+            action = rng.choice(info["admissible_actions"])
+            replies.append(f"Action: {action}")
+            _, _, done, _, info = env.step(action)
+            if done:
+                break
+        (traj,) = run_household("react", task, replies)
+        if traj.success:
+            continue
+        lesson = EnvReflector()(traj)
+        facts = lesson_facts([f"Your memory for the task below:\nTrial 0: {lesson.text}"])
+        observed = observe(traj.messages[1].content, traj.steps)
+        obj = goal_words(traj.goal)[0]
+        sightings = [p for thing, p in observed.taken if thing.startswith(obj + " ")] or [p for _, p in observed.seen(obj)]
+        if sightings:
+            assert facts.known == (sightings[0],) and facts.first == ()
+            checked["seen"] += 1
+        else:
+            assert set(facts.known) == set(list(observed.contents)[:6])
+            todo = observed.closed + [p for p in observed.unsearched() if p not in observed.closed]
+            assert list(facts.first) == [p for p in todo[:6] if p not in facts.known]
+            checked["searched"] += 1
+    assert checked["seen"] and checked["searched"]

@@ -38,7 +38,8 @@ def test_a_mistake_that_changes_the_state_is_repaired_from_where_it_led(run_hous
     wrong = next(i for i, s in enumerate(traj.steps) if s.info.get("teacher") == "wrong")
     assert traj.steps[wrong].observation == "You pick up the pencil 1 from the drawer 1."
     fix = traj.steps[wrong + 1]
-    assert fix.action == "put pencil 1 in/on drawer 1" and fix.thought == "put down pencil"
+    assert fix.action == "put pencil 1 in/on drawer 1" and "I have pencil 1, not a alarmclock; put it down" in fix.thought
+    assert "I should put down pencil instead." in fix.raw
     assert traj.success
 
 
