@@ -17,15 +17,14 @@ AGENTS: dict[str, str] = {
     "critic": "mulligan.agents.critic:CriticAgent",
     "teacher": "mulligan.agents.teacher:TeacherAgent",
     "search": "mulligan.agents.search:SearchAgent",
+    "dagger": "mulligan.agents.dagger:DaggerAgent",
+    "dagger-reflexion": "mulligan.agents.dagger:DaggerReflexionAgent",
 }
 """Agent names -> ``module:Class``; the CLI's ``--agent`` chooses from these."""
 
-NEEDS_LLM = {"expert": False}
-
-
 def agent_needs_llm(name: str) -> bool:
-    """Whether the agent asks a model for its actions (the expert does not)."""
-    return NEEDS_LLM.get(name, True)
+    """Whether the agent asks a model for its actions (its class's ``needs_llm``; the expert does not)."""
+    return bool(getattr(resolve(name, AGENTS, "agent"), "needs_llm", True))
 
 
 def make_agent(name: str, llm: Any = None, **options: Any):

@@ -44,7 +44,7 @@ class AgentConfig(BaseModel):
     admissible: AdmissibleMode = "off"
     """Where the env lists admissible actions: replace an action outside them, or one that just
     did nothing, by the likeliest admissible one (``likelihood``) or the most similar (``nearest``)."""
-    params: GenerationParams = Field(default_factory=lambda: GenerationParams(max_tokens=64))
+    params: GenerationParams = Field(default_factory=lambda: GenerationParams(max_tokens=128))
 
 
 class EpisodeState:
@@ -69,6 +69,8 @@ class TextAgent:
 
     name = "base"
     source = "policy"
+    needs_llm = True
+    """Whether the agent asks a model for its replies (the runner then builds one from ``--model``)."""
     memory: Any = None
     """A :class:`~mulligan.memory.EpisodeMemory` (the runner's ``--memory``): what it recalls for a
     task joins the prompt after the system message and is recorded in ``Trajectory.retrieved``."""

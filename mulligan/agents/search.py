@@ -71,7 +71,7 @@ class SearchConfig(AgentConfig):
     seed: int = 0
     """Seed of the tie-breaking between equally scored children."""
     use_tools: bool = False
-    params: GenerationParams = Field(default_factory=lambda: GenerationParams(temperature=1.0, max_tokens=64))
+    params: GenerationParams = Field(default_factory=lambda: GenerationParams(temperature=1.0, max_tokens=128))
     """Sampling of the expansions; the temperature must be above 0 (distinct replies)."""
 
 
