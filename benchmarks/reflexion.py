@@ -6,6 +6,7 @@ is cumulative: a task counts once it has won in any of its first t trials. CS is
 failed trials whose next trial won (Confidence v.s. Critique's wrong-to-correct rate).
 
     python benchmarks/reflexion.py                                # 200 unseen tasks, 5 trials
+    python benchmarks/reflexion.py --ablation                     # and retries without lessons
     python benchmarks/reflexion.py --tasks 4 --trials 2           # smoke
 """
 
@@ -40,32 +41,59 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--admissible", default="off", choices=["off", "nearest", "likelihood"],
                         help="Keep actions among the env's admissible ones (agent option `admissible`).")
+    parser.add_argument("--ablation", action="store_true",
+                        help="Also run Reflexion's ablation: the same trials without lessons, retries sampled.")
+    parser.add_argument("--retry-temperature", type=float, default=0.5,
+                        help="Sampling temperature of the ablation's retries (its first trial is greedy).")
     return parser.parse_args()
+
+
+def run_arm(args: argparse.Namespace, model: Path, name: str, **options) -> tuple[dict[str, list[bool]], dict]:
+    """Run one arm into ``args.out/name`` (resuming); returns each task's trial outcomes and the summary."""
+    out = args.out / name
+    config = RunConfig(split=args.split, tasks=args.tasks, agent="reflexion", model=str(model),
+                       concurrency=args.concurrency, max_steps=args.max_steps, out=str(out),
+                       agent_options={"trials": args.trials, "reflector": "env", "admissible": args.admissible,
+                                      **options})
+    result = asyncio.run(run_suite(config, resume=True))
+    trials: dict[str, list[bool]] = defaultdict(list)
+    for t in sorted(RunDir(out).trajectories(), key=lambda t: t.trial):
+        trials[t.task_id].append(t.success)
+    return trials, result.summary
+
+
+def after_trial(trials: dict[str, list[bool]], k: int) -> tuple[int, int, int]:
+    """(tasks tried at trial k, won at trial k, won within the first k+1 trials)."""
+    tried = [ts for ts in trials.values() if len(ts) > k]  # every trial after the first follows a failure
+    return len(tried), sum(ts[k] for ts in tried), sum(any(ts[: k + 1]) for ts in trials.values())
 
 
 def main() -> int:
     args = parse_args()
     console.print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     model = resolve_checkpoint(args.model)
-    config = RunConfig(split=args.split, tasks=args.tasks, agent="reflexion", model=str(model),
-                       concurrency=args.concurrency, max_steps=args.max_steps, out=str(args.out),
-                       agent_options={"trials": args.trials, "reflector": "env", "admissible": args.admissible})
-    result = asyncio.run(run_suite(config, resume=True))
-    trials: dict[str, list[bool]] = defaultdict(list)
-    for t in sorted(RunDir(args.out).trajectories(), key=lambda t: t.trial):
-        trials[t.task_id].append(t.success)
-    n = len(trials)
-    table = Table(title=f"Reflexion on household {args.split}: {n} tasks, {model.name}, env reflector, admissible={args.admissible}")
-    for col in ("trial", "tasks tried", "won this trial", "success after trial", "CS (failed -> won)"):
-        table.add_column(col, justify="right")
+    arms = {"lessons": run_arm(args, model, "lessons")}
+    if args.ablation:
+        arms["no lessons"] = run_arm(args, model, "no-lessons", memory_size=0,
+                                     retry_temperature=args.retry_temperature)
+    n = len(arms["lessons"][0])
+    title = (f"Reflexion on household {args.split}: {n} tasks, {model.name}, env reflector, admissible={args.admissible}"
+             + (f"; no lessons = retries sampled at T={args.retry_temperature} without lessons" if args.ablation else ""))
+    table = Table(title=title)
+    table.add_column("trial", justify="right")
+    for arm in arms:
+        for col in ("tried", "won", "success after trial", "CS"):
+            table.add_column(f"{arm}: {col}" if len(arms) > 1 else col, justify="right")
     for k in range(args.trials):
-        tried = [ts for ts in trials.values() if len(ts) > k]  # every trial after the first follows a failure
-        won = sum(ts[k] for ts in tried)
-        cumulative = sum(any(ts[: k + 1]) for ts in trials.values())
-        cs = f"{won / len(tried):.1%}" if k and tried else "-"
-        table.add_row(str(k + 1), str(len(tried)), str(won), f"{cumulative / n:.1%} ({cumulative})", cs)
+        row = [str(k + 1)]
+        for trials, _ in arms.values():
+            tried, won, cumulative = after_trial(trials, k)
+            cs = f"{won / tried:.1%}" if k and tried else "-"
+            row += [str(tried), str(won), f"{cumulative / n:.1%} ({cumulative})", cs]
+        table.add_row(*row)
     console.print(table)
-    console.print(f"wall time {result.summary['wall_s']:.0f} s, {result.summary['trajectories']} episodes")
+    for arm, (_, summary) in arms.items():
+        console.print(f"{arm}: wall time {summary['wall_s']:.0f} s, {summary['trajectories']} episodes")
     return 0
 
 

@@ -27,10 +27,10 @@ def _fail(e: Exception) -> None:
 
 
 def _ensure_default_policy() -> None:
-    """Build the embedded policy now if needed, so its progress is not drawn under a run's bar."""
+    """Check the embedded policy's files before a run starts (a clear error, not one per episode)."""
     from mulligan.training.default_policy import ensure_default_policy
 
-    ensure_default_policy(progress=True)
+    ensure_default_policy()
 
 
 def _parse_options(pairs: list[str]) -> dict:
@@ -80,7 +80,7 @@ def run(
 ) -> None:
     """Run an agent on a task suite and print the results table."""
     from mulligan.agents import agent_needs_llm
-    from mulligan.runner.report import progress_bar, summary_table
+    from mulligan.runner.report import episode_progress, summary_table
     from mulligan.runner.runner import RunConfig, run_suite
 
     if out is None:
@@ -95,12 +95,7 @@ def run(
         )
         if model in (None, "default") and agent_needs_llm(agent):
             _ensure_default_policy()
-        with progress_bar(console) as progress:
-            bar = progress.add_task(f"{agent} on {env} {split}", total=None, success="-")
-
-            def on_episode(traj, done, total, successes):
-                progress.update(bar, completed=done, total=total, success=f"{successes / max(done, 1):.1%}")
-
+        with episode_progress(None, f"{agent} on {env} {split}", console=console) as on_episode:
             result = asyncio.run(run_suite(config, resume=resume, on_episode=on_episode))
     except MulliganError as e:
         _fail(e)
@@ -162,16 +157,35 @@ def serve(
 
 @app.command()
 def bootstrap(
-    force: bool = typer.Option(False, help="Rebuild even if a cached policy exists."),
+    rebuild: bool = typer.Option(False, help="Reproduce the policy from its recipe on this machine (CPU)."),
+    out: Optional[Path] = typer.Option(None, help="Where --rebuild writes it (default: $MULLIGAN_HOME/default-policy-<digest>)."),
+    eval_tasks: int = typer.Option(200, help="Unseen and seen tasks the rebuilt policy is evaluated on (0: none)."),
 ) -> None:
-    """Build (or find) the embedded default policy: tokenizer and tiny model trained on expert demos."""
-    from mulligan.training.default_policy import ensure_default_policy
+    """Check the shipped default policy, or rebuild it from its recipe (--rebuild) and evaluate it."""
+    from mulligan.training.default_policy import RECIPE, build_default_policy, rebuild_dir, shipped_policy, verify_policy
 
     try:
-        path = ensure_default_policy(force=force, progress=True)
+        if not rebuild:
+            path = shipped_policy()
+            meta = verify_policy(path)
+            console.print(f"default policy ready at {path} (recipe {meta['digest']}, {meta['architecture']}, "
+                          f"{meta['parameters']:,} parameters; checksums match)")
+            return
+        path = build_default_policy(out or rebuild_dir(RECIPE), RECIPE, progress=True)
+        if eval_tasks:
+            from mulligan.training.policy_build import evaluate_policy
+
+            table = Table(title=f"Rebuilt policy {RECIPE.digest()}: greedy, admissible off")
+            for col in ("split", "tasks", "success", "avg steps", "invalid actions"):
+                table.add_column(col, justify="right")
+            for row in evaluate_policy(path, tasks=eval_tasks):
+                table.add_row(row["split"], str(row["tasks"]), f"{row['success']:.1%}", f"{row['avg_steps']:.1f}",
+                              f"{row['invalid']:.1%}")
+            console.print(table)
     except MulliganError as e:
         _fail(e)
-    console.print(f"default policy ready at {path}")
+    console.print(f"rebuilt policy at {path}; run it with --model transformers:{path} "
+                  f"or make it the default with MULLIGAN_DEFAULT_POLICY={path}")
 
 
 @app.command()

@@ -240,11 +240,12 @@ class TextAgent:
         return Message(role="user", content=observation, kind="observation")
 
 
-def chat_request(agent: TextAgent, messages: list[Message], state: EpisodeState) -> ChatRequest:
-    """The request an LLM-backed agent sends for the next turn."""
+def chat_request(agent: TextAgent, messages: list[Message], state: EpisodeState,
+                 params: GenerationParams | None = None) -> ChatRequest:
+    """The request an LLM-backed agent sends for the next turn (``params``: instead of the agent's own)."""
     return ChatRequest(
         messages=list(messages),
-        params=agent.config.params,
+        params=params or agent.config.params,
         tools=agent.tools_for(state.info),
         episode_id=state.traj.id,
     )

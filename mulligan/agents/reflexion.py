@@ -14,11 +14,12 @@ from typing import Any
 
 import gymnasium as gym
 
-from mulligan.agents.base import AgentConfig
+from mulligan.agents.base import AgentConfig, EpisodeState, chat_request
 from mulligan.agents.options import build_config, helper_llm
 from mulligan.agents.react import ReActAgent
+from mulligan.llm.base import Completion, complete
 from mulligan.memory.reflections import ReflectionMemory
-from mulligan.records import Reflection, Trajectory
+from mulligan.records import Message, Reflection, Trajectory
 from mulligan.reflection import make_reflector, reflect
 
 
@@ -36,6 +37,9 @@ class ReflexionConfig(AgentConfig):
     confirm_success: bool = False
     """After a success, run one more trial with the same memory and stop: whether a correct attempt
     stays correct (CL). The task counts as won either way."""
+    retry_temperature: float | None = None
+    """Sampling temperature of the trials after the first (None: the agent's own). With
+    ``memory_size=0`` this is Reflexion's ablation: plain sampled retries without lessons."""
 
 
 class ReflexionAgent(ReActAgent):
@@ -48,6 +52,12 @@ class ReflexionAgent(ReActAgent):
         self.config: ReflexionConfig = build_config(ReflexionConfig, config, overrides)
         spec = self.config.reflector_model if self.config.reflector == "llm" else None
         self.reflector = make_reflector(self.config.reflector, helper_llm(spec, llm))
+
+    async def reply(self, messages: list[Message], state: EpisodeState) -> Completion:
+        if state.traj.trial and self.config.retry_temperature is not None:
+            params = self.config.params.model_copy(update={"temperature": self.config.retry_temperature})
+            return await complete(self.llm, chat_request(self, messages, state, params=params))
+        return await super().reply(messages, state)
 
     async def run_task(self, env: gym.Env, task_id: str, *, key: str, seed: int | None = None) -> list[Trajectory]:
         """Run up to ``trials`` episodes of the task; returns every trial's trajectory."""

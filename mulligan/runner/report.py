@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Callable, Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -49,6 +50,22 @@ def progress_bar(console: Console | None = None) -> Progress:
         TimeRemainingColumn(),
         console=console,
     )
+
+
+@contextlib.contextmanager
+def episode_progress(total: int | None, label: str, *, enabled: bool = True,
+                     console: Console | None = None) -> Iterator[Callable[..., None]]:
+    """A :func:`progress_bar` for one run; yields the runner's ``on_episode`` hook that advances it."""
+    if not enabled:
+        yield lambda *_: None
+        return
+    with progress_bar(console or Console(stderr=True)) as progress:
+        bar = progress.add_task(label, total=total or None, success="-")
+
+        def on_episode(traj: Trajectory, done: int, total: int, successes: int) -> None:
+            progress.update(bar, completed=done, total=total, success=f"{successes / max(done, 1):.1%}")
+
+        yield on_episode
 
 
 def print_transcript(console: Console, traj: Trajectory) -> None:
