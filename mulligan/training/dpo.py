@@ -21,7 +21,7 @@ from trl import DPOConfig, DPOTrainer
 
 from mulligan.errors import ConfigError
 from mulligan.training.sft import _lora_config
-from mulligan.training.trainer_common import save_trained, silence, training_args
+from mulligan.training.trainer_common import ReleaseFreedMemory, save_trained, silence, training_args
 
 SIDES = ("prompt", "chosen", "rejected")
 
@@ -83,6 +83,7 @@ def make_dpo_trainer(
             train_dataset=preference_dataset(rows),
             processing_class=tokenizer,
             peft_config=_lora_config() if lora else None,
+            callbacks=[ReleaseFreedMemory()],
         )
     finally:
         if not progress and bars_were_on:

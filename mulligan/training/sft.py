@@ -26,7 +26,7 @@ from trl import SFTConfig, SFTTrainer
 
 from mulligan.errors import ConfigError
 from mulligan.records import Message
-from mulligan.training.trainer_common import save_trained, silence, training_args
+from mulligan.training.trainer_common import ReleaseFreedMemory, save_trained, silence, training_args
 from mulligan.training.masking import tokenize_conversation
 
 Conversation = Sequence[Message | dict[str, Any]]
@@ -111,8 +111,10 @@ def make_trainer(
         completion_only_loss=False,
         packing=False,
         padding_free=False,
-        # Batches of similar lengths waste less compute on padding.
+        # Batches of similar lengths waste less compute on padding; lengths rounded up to 64 give
+        # the CPU kernels few distinct shapes to plan for (and the allocator less to fragment).
         train_sampling_strategy="group_by_length",
+        pad_to_multiple_of=64,
     )
     bars_were_on = datasets.is_progress_bar_enabled()
     if not progress:
@@ -124,6 +126,7 @@ def make_trainer(
             train_dataset=dataset,
             processing_class=tokenizer,
             peft_config=_lora_config() if lora else None,
+            callbacks=[ReleaseFreedMemory()],
         )
     finally:
         if not progress and bars_were_on:

