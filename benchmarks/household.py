@@ -115,22 +115,27 @@ def bench_cache(tasks: int = 32) -> None:
     console.print(table)
 
 
-def bench_policy(tasks: int = 200, splits: tuple[str, ...] = ("unseen",), modes: tuple[str, ...] = ("off",)) -> None:
-    """Default-policy success on `splits` with each `admissible` mode, and its build time."""
-    from mulligan.training.default_policy import ensure_default_policy
+def bench_policy(tasks: int = 200, splits: tuple[str, ...] = ("unseen",), modes: tuple[str, ...] = ("off",),
+                 model: str = "default") -> None:
+    """Policy success on `splits` with each `admissible` mode (the default policy, or a checkpoint
+    folder that `mulligan bootstrap --rebuild` wrote), and its build time."""
+    from mulligan.training.finetune import resolve_checkpoint
 
-    path = ensure_default_policy()
-    meta = json.loads((path / "meta.json").read_text())
-    table = Table(title=f"Default policy ({meta['parameters']:,} parameters, {meta['demonstrations']} demos)")
+    path = resolve_checkpoint(model)
+    meta = json.loads((path / "meta.json").read_text()) if (path / "meta.json").exists() else {}
+    described = f"{meta.get('architecture', '?')}, {meta.get('parameters', 0):,} parameters, recipe {meta.get('digest', '?')}"
+    table = Table(title=f"Policy {model if model != 'default' else 'default'} ({described}), greedy, 16 in flight")
     for col in ("split", "admissible", "tasks", "success", "avg steps", "invalid actions", "wall s"):
         table.add_column(col, justify="right")
     for split in splits:
         for mode in modes:
-            s = _policy_run(tasks, 16, split=split, admissible=mode)
+            s = _policy_run(tasks, 16, split=split, admissible=mode,
+                            model="default" if model == "default" else f"transformers:{path}")
             table.add_row(split, mode, str(s["episodes"]), f"{s['success_rate']:.1%}", f"{s['avg_steps']:.1f}",
                           f"{s['invalid_action_rate']:.1%}", f"{s['wall_s']:.0f}")
     console.print(table)
-    console.print(f"build time: {meta['build_s']:.0f} s (recorded when the policy was built, in {path})")
+    if "build_s" in meta:
+        console.print(f"build time: {meta['build_s']:.0f} s (recorded when the policy was built, in {path})")
 
 
 PARTS = {"overhead": bench_overhead, "throughput": bench_throughput, "cache": bench_cache, "policy": bench_policy}
@@ -141,13 +146,14 @@ def main() -> None:
     parser.add_argument("--part", choices=sorted(PARTS), action="append")
     parser.add_argument("--splits", default="unseen", help="Comma-separated splits for the policy part.")
     parser.add_argument("--tasks", type=int, default=200, help="Tasks per split for the policy part.")
+    parser.add_argument("--model", default="default", help="Policy of the policy part: 'default' or a checkpoint folder.")
     parser.add_argument("--admissible", default="off",
                         help="Comma-separated `admissible` modes to compare in the policy part (off,nearest,likelihood).")
     args = parser.parse_args()
     console.print(f"machine: {machine()}")
     for name in args.part or list(PARTS):
         if name == "policy":
-            bench_policy(args.tasks, tuple(args.splits.split(",")), tuple(args.admissible.split(",")))
+            bench_policy(args.tasks, tuple(args.splits.split(",")), tuple(args.admissible.split(",")), args.model)
         else:
             PARTS[name]()
 

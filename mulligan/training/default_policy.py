@@ -54,6 +54,9 @@ class Recipe(BaseModel):
     """Expert wins that fill that memory."""
     renumber: bool = True
     """Renumber object instances at random in every conversation (the number must be copied)."""
+    renumber_receptacles: float = 0.5
+    """Share of conversations whose receptacles are renumbered too (the next place must be read off
+    the room description, not guessed as the next number)."""
     vocab_size: int = 1024
     hidden_size: int = 256
     num_layers: int = 4

@@ -62,17 +62,20 @@ def run_collection(config: "RunConfig", *, llm: Any = None, label: str = "", pro
         return RunDir(tmp).trajectories()
 
 
-def train_conversations(trajs: Iterable[Trajectory], rng: random.Random, *, renumbered: bool = True,
+def train_conversations(trajs: Iterable[Trajectory], rng: random.Random, recipe: "Recipe", *,
                         first_trial: int = 0) -> list[Conversation]:
-    """The transcripts of ``trajs`` that hold a trained turn, renumbered; trials before
-    ``first_trial`` (a Reflexion agent's failed attempts by the plain policy) are left out."""
+    """The transcripts of ``trajs`` that hold a trained turn, renumbered as the recipe says; trials
+    before ``first_trial`` (a Reflexion agent's failed attempts by the plain policy) are left out."""
     out = []
     for t in trajs:
         if t.trial < first_trial or t.end_reason == "error":
             continue
         if not any(m.role == "assistant" and m.train is not False for m in t.messages):
             continue
-        out.append(renumber(t.messages, rng) if renumbered else list(t.messages))
+        if recipe.renumber:
+            out.append(renumber(t.messages, rng, receptacles=rng.random() < recipe.renumber_receptacles))
+        else:
+            out.append(list(t.messages))
     return out
 
 
@@ -111,14 +114,14 @@ def demonstrations(recipe: "Recipe", work: Path, *, progress: bool = True) -> li
     expert = {"noise": recipe.noise, "noise_seed": recipe.seed}
     trajs = run_collection(_config(recipe, agent="expert", tasks=recipe.demos, agent_options=expert),
                            label="expert demonstrations", progress=progress)
-    conversations = train_conversations((t for t in trajs if t.success), rng)
+    conversations = train_conversations((t for t in trajs if t.success), rng, recipe)
     if recipe.lesson_demos:
         retries = run_collection(
             _config(recipe, agent="mulligan.training.policy_build:FailThenRetry", tasks=recipe.lesson_demos,
                     start=LESSON_START, agent_options={"seed": recipe.seed}),
             label="retries after a lesson", progress=progress,
         )
-        conversations += train_conversations((t for t in retries if t.success), rng, first_trial=1)
+        conversations += train_conversations((t for t in retries if t.success), rng, recipe, first_trial=1)
     if recipe.memory_demos:
         memory = work / "memory"
         fill_memory(recipe, memory, progress=progress)
@@ -127,7 +130,7 @@ def demonstrations(recipe: "Recipe", work: Path, *, progress: bool = True) -> li
                     memory=str(memory), memory_options=MEMORY_READ),
             label="demonstrations with memory", progress=progress,
         )
-        conversations += train_conversations((t for t in with_memory if t.success), rng)
+        conversations += train_conversations((t for t in with_memory if t.success), rng, recipe)
     return conversations
 
 
@@ -165,14 +168,14 @@ def dagger_round(recipe: "Recipe", policy: Path, work: Path, round_index: int, *
             _config(recipe, agent="dagger", tasks=recipe.dagger_tasks, start=start, agent_options=dagger),
             llm=llm, label=f"DAgger round {round_index + 1}", progress=progress,
         )
-        conversations = train_conversations(trajs, rng)
+        conversations = train_conversations(trajs, rng, recipe)
         if recipe.dagger_lesson_tasks:
             retries = run_collection(
                 _config(recipe, agent="dagger-reflexion", tasks=recipe.dagger_lesson_tasks, start=start + 500_000,
                         agent_options={**dagger, "trials": 3}),
                 llm=llm, label=f"DAgger round {round_index + 1}, retries with lessons", progress=progress,
             )
-            conversations += train_conversations(retries, rng, first_trial=1)
+            conversations += train_conversations(retries, rng, recipe, first_trial=1)
         if recipe.dagger_memory_tasks:
             fill_memory(recipe, work / "memory", progress=progress)
             with_memory = run_collection(
@@ -180,7 +183,7 @@ def dagger_round(recipe: "Recipe", policy: Path, work: Path, round_index: int, *
                         agent_options=dagger, memory=str(work / "memory"), memory_options=MEMORY_READ),
                 llm=llm, label=f"DAgger round {round_index + 1}, with memory", progress=progress,
             )
-            conversations += train_conversations(with_memory, rng)
+            conversations += train_conversations(with_memory, rng, recipe)
     finally:
         llm.close()
     return conversations

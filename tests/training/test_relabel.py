@@ -43,3 +43,14 @@ def test_renumbering_is_consistent_and_keeps_receptacles():
 def test_conversation_without_a_room_is_left_alone():
     conv = [Message(role="user", content="mug 2 and cabinet 1", kind="observation")]
     assert renumber(conv, random.Random(0))[0].content == "mug 2 and cabinet 1"
+
+
+def test_receptacles_renumbered_on_request_keep_the_listed_order():
+    conv = _conversation()
+    out = renumber(conv, random.Random(3), receptacles=True)
+    listed = re.findall(r"a (\w+ \d)", out[1].content.split("\n")[0])
+    assert [p.split()[0] for p in listed] == ["cabinet", "cabinet", "countertop"]
+    assert listed[0] != listed[1]
+    counter = listed[2]
+    assert out[2].content.endswith(f"go to {counter}") and out[3].content.startswith(f"You arrive at {counter}.")
+    assert f"from the {counter}." in out[5].content
