@@ -14,10 +14,12 @@ from rich.table import Table
 from mulligan.envs.code.cli import app as sandbox_app
 from mulligan.errors import MulliganError
 from mulligan.memory.cli import app as memory_app
+from mulligan.report.cli import register as register_report
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Agents that correct themselves and learn from it.")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(memory_app, name="memory")
+register_report(app)
 console = Console()
 
 
