@@ -25,10 +25,10 @@ def report(
     try:
         result = write_report(run_dirs, out, title=title)
     except MulliganError as e:
-        console.print(f"[red]error:[/red] {e}")
+        console.print(f"[red]error:[/red] {e}", soft_wrap=True, highlight=False)
         raise typer.Exit(2)
     for problem in result.problems[:10]:
-        console.print(f"[yellow]warning:[/yellow] {problem}", highlight=False)
+        console.print(f"[yellow]warning:[/yellow] {problem}", soft_wrap=True, highlight=False)
     console.print(f"{result.out}: {result.runs} run(s), {result.episodes:,} episodes, "
                   f"{result.bytes / 1e6:.1f} MB", highlight=False)
 
@@ -44,7 +44,7 @@ def view(
     try:
         server = make_server(run_dirs, port=port, title=title)
     except (MulliganError, OSError) as e:
-        console.print(f"[red]error:[/red] {e}")
+        console.print(f"[red]error:[/red] {e}", soft_wrap=True, highlight=False)
         raise typer.Exit(2)
     host, bound = server.server_address[:2]
     console.print(f"viewing {', '.join(map(str, run_dirs))} on http://{host}:{bound}/ (Ctrl-C stops)", highlight=False)
