@@ -69,7 +69,7 @@ class RunReader:
 
     def _parse(self, line: bytes) -> None:
         try:
-            self.trajectories.append(Trajectory.model_validate(json.loads(line)))
+            self.trajectories.append(Trajectory.model_validate_json(line))
         except Exception as e:  # noqa: BLE001 - one bad line is reported, never fatal
             reason = str(e).splitlines()[0][:160]
             self.problems.append(f"{self.file}:{self._lines}: skipped an unreadable line ({type(e).__name__}: {reason})")
