@@ -20,31 +20,8 @@ HOUSEHOLD = "mulligan/Household-v0"
 FAIL = ["Thought: the bed may open\nAction: open bed 1", "Action: go to drawer 1", "Action: open bed 1"]
 
 
-class LessonAwareLLM:
-    """Two real scripted backends: one answers prompts without a Reflexion lesson, the other those with one."""
-
-    name = "lesson-aware"
-    supports_tools = False
-    max_batch_size = 8
-
-    def __init__(self, without, with_lesson):
-        from mulligan.llm import ScriptedLLM
-
-        self.without, self.with_lesson = ScriptedLLM(without), ScriptedLLM(with_lesson)
-
-    async def generate(self, requests):
-        out = []
-        for r in requests:
-            taught = any(m.kind == "memory" and m.content.startswith(MEMORY_HEADER) for m in r.messages)
-            out.extend(await (self.with_lesson if taught else self.without).generate([r]))
-        return out
-
-    def close(self):
-        pass
-
-
 @pytest.fixture(scope="session")
-def report_runs(tmp_path_factory, expert_replies):
+def report_runs(tmp_path_factory, expert_replies, memory_aware_llm):
     """``{"expert": dir, "reflexion": dir, "critic": dir}``: finished run directories (see the module docstring)."""
     from mulligan.llm import ScriptedLLM
 
@@ -56,7 +33,7 @@ def report_runs(tmp_path_factory, expert_replies):
     solution = expert_replies("unseen-4")
     run(RunConfig(env=HOUSEHOLD, split="unseen", tasks=6, agent="reflexion", max_steps=12,
                   agent_options={"trials": 3, "reflector": "env"}, out=str(runs["reflexion"])),
-        llm=LessonAwareLLM(FAIL, solution))
+        llm=memory_aware_llm(FAIL, solution, header=MEMORY_HEADER))
     run(RunConfig(env=HOUSEHOLD, split="unseen", tasks=6, agent="critic", max_steps=12,
                   agent_options={"critic": "env"}, out=str(runs["critic"])),
         llm=ScriptedLLM(["Action: open bed 1", *solution]))

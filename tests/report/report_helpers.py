@@ -1,10 +1,10 @@
-"""Helpers of the report tests: Chromium for Playwright, and the ``browser`` marker's skip rule."""
+"""Helpers of the report tests: Chromium for Playwright, and the ``browser`` marker for it."""
 
 from __future__ import annotations
 
 import os
 
-import pytest
+from browser_marks import browser_test
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -21,10 +21,5 @@ def browser_missing() -> str | None:
     return None
 
 
-MISSING = browser_missing()
-IN_CI = os.environ.get("CI") == "true"
-
-
-def needs_browser(test):
-    """Marked ``browser``; skipped when Chromium is missing, except in CI, where the test then fails."""
-    return pytest.mark.browser(pytest.mark.skipif(bool(MISSING) and not IN_CI, reason=str(MISSING))(test))
+needs_browser = browser_test(browser_missing())
+"""Marked ``browser``; skipped when Chromium or Playwright is missing, except in CI, where the test then fails."""

@@ -300,7 +300,7 @@ function contextCard(t) {
   }
   const memory = (t.messages || []).filter((m) => m.kind === "memory");
   if (memory.length || (t.retrieved && t.retrieved.length)) {
-    parts.push(h("h3", { text: "Retrieved memory in the prompt" }));
+    parts.push(h("h3", { text: "Memory in the prompt, as the model saw it" }));
     if (t.retrieved && t.retrieved.length) {
       parts.push(h("table", { "data-testid": "retrieved" }, h("thead", {}, h("tr", {}, ["entry", "kind", "score", "dense rank", "bm25 rank"].map((c) => h("th", { text: c })))),
         h("tbody", {}, t.retrieved.map((x) => h("tr", {}, h("td", { text: x.id }), h("td", { text: x.kind }), h("td", { class: "num", text: (x.score || 0).toFixed(4) }),
@@ -388,6 +388,7 @@ function lineChart(records, key, title) {
   const svg = s("svg", { width: W, height: H, role: "img" },
     s("line", { x1: pad, y1: H - 16, x2: W - 8, y2: H - 16, stroke: "#d0d7de" }),
     s("text", { x: 0, y: 12 }, key === "diversity" ? ymax.toFixed(2) : pct(ymax)),
+    s("text", { x: 0, y: H - 16 }, key === "diversity" ? "0" : "0%"),
     its.filter((v, n, a) => a.indexOf(v) === n).map((it) => s("text", { x: X(it), y: H - 3, "text-anchor": "middle" }, String(it))));
   const colours = ["#0969da", "#cf222e", "#1a7f37", "#9a6700", "#8250df"];
   methods.forEach((m, n) => {
