@@ -23,7 +23,8 @@ def report(
     from mulligan.report import write_report
 
     try:
-        result = write_report(run_dirs, out, title=title)
+        with console.status("reading the runs and writing the page"):
+            result = write_report(run_dirs, out, title=title)
     except MulliganError as e:
         console.print(f"[red]error:[/red] {e}", soft_wrap=True, highlight=False)
         raise typer.Exit(2)

@@ -65,7 +65,7 @@ class Viewer:
 
 def _handler(viewer: Viewer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server name
+        def do_GET(self) -> None:
             url = urlparse(self.path)
             try:
                 if url.path in ("/", "/index.html"):
@@ -91,7 +91,7 @@ def _handler(viewer: Viewer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the http.server signature
+        def log_message(self, format: str, *args: object) -> None:
             pass
 
     return Handler
