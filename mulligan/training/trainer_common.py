@@ -6,11 +6,10 @@ settings out inline.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -25,9 +24,17 @@ def native_bf16() -> bool:
     return bool(check and check())
 
 
+def _training_fields() -> set[str]:
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    return {f.name for f in dataclasses.fields(TrainingArguments)}
+
+
 def training_args(out_dir: str | os.PathLike[str], *, epochs: float, lr: float, batch_size: int, seed: int,
-                  progress: bool, logging_steps: int, bf16: bool | None = None, report_to: Sequence[str] = (),
-                  run_name: str | None = None) -> dict[str, Any]:
+                  progress: bool, logging_steps: int, bf16: bool | None = None,
+                  report_to: list[str] | tuple[str, ...] = (), run_name: str | None = None) -> dict[str, Any]:
     """Keyword arguments of a TRL config (``SFTConfig``, ``DPOConfig``) for a run on this machine.
 
     Cosine schedule, no intermediate checkpoints, CPU unless a GPU is there, bfloat16 autocast
@@ -58,12 +65,6 @@ def training_args(out_dir: str | os.PathLike[str], *, epochs: float, lr: float, 
         bf16=native_bf16() if bf16 is None else bf16,
         fp16=False,
     )
-
-
-def _training_fields() -> set[str]:
-    from transformers import TrainingArguments
-
-    return {f.name for f in dataclasses.fields(TrainingArguments)}
 
 
 def silence(trainer: Any) -> Any:
