@@ -435,7 +435,8 @@ async function poll() {
       M = await unpack(await fetchText("api/main"));
       version = M.version;
       problems();
-      if (route().parts[0] !== "episode") await render();
+      const typing = document.activeElement && document.activeElement.tagName === "INPUT";
+      if (route().parts[0] !== "episode" && !typing) await render();  // an open episode or a search being typed stays
     }
     liveStatus();
   } catch (e) {
