@@ -17,6 +17,7 @@ import contextlib
 import importlib.util
 import io
 import json
+import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -88,7 +89,7 @@ def _trackio(out: Path, run_name: str, metrics: dict[str, float], step: int, sta
 def _wandb(out: Path, run_name: str, metrics: dict[str, float], step: int, state: dict[str, Any]) -> None:
     import wandb
 
-    run_id = state.setdefault("wandb_id", wandb.util.generate_id())
+    run_id = state.setdefault("wandb_id", uuid.uuid4().hex[:12])
     run = wandb.init(project=PROJECT, name=run_name, id=run_id, resume="allow", dir=str(out))
     run.log(metrics, step=step)
     run.finish()
