@@ -14,10 +14,12 @@ from rich.table import Table
 from mulligan.envs.code.cli import app as sandbox_app
 from mulligan.errors import MulliganError
 from mulligan.memory.cli import app as memory_app
+from mulligan.report.cli import register as register_report
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Agents that correct themselves and learn from it.")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(memory_app, name="memory")
+register_report(app)
 console = Console()
 
 
@@ -240,13 +242,14 @@ def train(
     max_length: int = typer.Option(2048, help="Tokens kept per row."),
     beta: float = typer.Option(0.1, help="DPO beta."),
     seed: int = typer.Option(0, help="Seed of the data order."),
+    report_to: list[str] = typer.Option([], help="Tracker of TRL's logs: tensorboard, trackio, wandb, mlflow."),
 ) -> None:
     """Fine-tune a checkpoint on an exported dataset (SFT with exact masks, or DPO; LoRA optional)."""
     from mulligan.training.finetune import finetune
 
     try:
         result = finetune(data, model, out, dpo=dpo, lora=lora, epochs=epochs, lr=lr, batch_size=batch_size,
-                          max_length=max_length, beta=beta, seed=seed)
+                          max_length=max_length, beta=beta, seed=seed, report_to=report_to)
     except MulliganError as e:
         _fail(e)
     loss = f"{result.final_loss:.4f}" if result.final_loss is not None else "-"
@@ -271,6 +274,7 @@ def selftrain(
     eval_split: str = typer.Option("unseen", help="Split evaluated on."),
     concurrency: int = typer.Option(32, help="Episodes in flight."),
     option: list[str] = typer.Option([], "--option", "-o", help="Further SelfTrainConfig field KEY=VALUE."),
+    report_to: list[str] = typer.Option([], help="Tracker of training and loop metrics: tensorboard, trackio, ..."),
 ) -> None:
     """Self-train a policy: collect with it, export, fine-tune, evaluate, N times; prints the metrics table."""
     from pydantic import ValidationError
@@ -283,7 +287,8 @@ def selftrain(
         config = SelfTrainConfig(
             env=env, method=method, iterations=iterations, train_tasks=train_tasks, eval_tasks=eval_tasks,
             out=str(out), model=model, samples=samples, temperature=temperature, init=init,
-            train_split=train_split, eval_split=eval_split, concurrency=concurrency, **_parse_options(option),
+            train_split=train_split, eval_split=eval_split, concurrency=concurrency, report_to=report_to,
+            **_parse_options(option),
         )
         records = run_selftrain(config, resume=resume, console=console)
     except ValidationError as e:

@@ -143,6 +143,8 @@ class Trajectory(Record):
     env: str
     task_id: str
     split: str | None = None
+    task_type: str | None = None
+    """The env's kind of task (its ``info["task_type"]``), where the env says."""
     goal: str = ""
     agent: str = ""
     model: str = ""

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install what the `browser` tests need: Debian's Chromium and chromedriver (idempotent), and the
-# miniwob package into the project's virtualenv if it is missing. Usage: scripts/ci-browser.sh [VENV]
+# miniwob package into the project's virtualenv if it is missing. The report's tests drive this same
+# Chromium through Playwright (from the `dev` extra), which never downloads a browser of its own.
+# Usage: scripts/ci-browser.sh [VENV]
 set -euo pipefail
 
 VENV="${1:-.venv}"

@@ -61,21 +61,25 @@ def expert_replies():
 
 
 class MemoryAwareLLM:
-    """Two real scripted backends: one answers prompts without a memory message, the other those with one."""
+    """Two real scripted backends: one answers prompts without a memory message, the other those with one.
+
+    ``header``: only memory messages that start with it count (``MEMORY_HEADER``: Reflexion lessons).
+    """
 
     name = "memory-aware"
     supports_tools = False
     max_batch_size = 8
 
-    def __init__(self, without, with_memory):
+    def __init__(self, without, with_memory, header=""):
         from mulligan.llm import ScriptedLLM
 
         self.without, self.with_memory = ScriptedLLM(without), ScriptedLLM(with_memory)
+        self.header = header
 
     async def generate(self, requests):
         out = []
         for r in requests:
-            remembers = any(m.kind == "memory" for m in r.messages)
+            remembers = any(m.kind == "memory" and m.content.startswith(self.header) for m in r.messages)
             out.extend(await (self.with_memory if remembers else self.without).generate([r]))
         return out
 

@@ -132,6 +132,7 @@ class TextAgent:
             env=env.spec.id if env.spec else type(env.unwrapped).__name__,
             task_id=task_id,
             split=info.get("split"),
+            task_type=info.get("task_type"),
             goal=str(info.get("goal", "")),
             agent=self.name,
             model=self.model_name,

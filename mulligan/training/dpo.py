@@ -52,6 +52,8 @@ def make_dpo_trainer(
     seed: int = 0,
     progress: bool = True,
     logging_steps: int = 10,
+    report_to: Sequence[str] = (),
+    run_name: str | None = None,
 ) -> DPOTrainer:
     """Build (but do not run) a ``DPOTrainer``.
 
@@ -69,9 +71,10 @@ def make_dpo_trainer(
         seed: Seed of the data order and the adapters.
         progress: Show the Trainer's progress bar and loss logs.
         logging_steps: Optimizer steps between loss logs.
+        report_to, run_name: TRL's trackers and the run's name there (:mod:`mulligan.training.trackers`).
     """
     common = training_args(out_dir, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress,
-                           logging_steps=logging_steps)
+                           logging_steps=logging_steps, report_to=report_to, run_name=run_name)
     config = DPOConfig(beta=beta, max_length=max_length, model_init_kwargs={"dtype": torch.float32}, **common)
     bars_were_on = datasets.is_progress_bar_enabled()
     if not progress:

@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 from mulligan.errors import ConfigError
 from mulligan.training.rowfile import load_rows
+from mulligan.training.trackers import check_report_to
 
 DEFAULT_LR = {"sft": 5e-4, "dpo": 5e-5}
 """Peak learning rates when none is given: continued training of a small policy. For full
@@ -106,6 +107,8 @@ def finetune(
     beta: float = 0.1,
     seed: int = 0,
     progress: bool = True,
+    report_to: Sequence[str] = (),
+    run_name: str | None = None,
 ) -> FinetuneResult:
     """Fine-tune ``model`` on the rows of ``data`` and write the checkpoint to ``out``.
 
@@ -123,6 +126,9 @@ def finetune(
         beta: DPO's beta.
         seed: Seed of the data order and of LoRA's initialisation.
         progress: Show the trainer's progress and loss logs.
+        report_to: Trackers TRL logs the training to (``tensorboard``, ``trackio``, ``wandb``, ``mlflow``;
+            see :mod:`mulligan.training.trackers`); TensorBoard's files go to ``out/runs/``.
+        run_name: The run's name in the trackers (default: ``out``'s folder name).
 
     Returns:
         What was trained; ``out/finetune.json`` records it too.
@@ -135,6 +141,7 @@ def finetune(
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"{out} already holds files; choose another --out")
+    report_to = check_report_to(report_to)
     rows = load_rows(data, dpo=dpo)
     base = resolve_checkpoint(model)
     tokenizer = load_tokenizer(base)
@@ -144,7 +151,7 @@ def finetune(
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     common = dict(epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length, lora=lora, seed=seed,
-                  progress=progress)
+                  progress=progress, report_to=report_to, run_name=run_name or out.name)
     if dpo:
         from mulligan.training.dpo import train_dpo
 

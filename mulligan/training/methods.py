@@ -77,6 +77,9 @@ class SelfTrainConfig(BaseModel):
     """Env step cap (None: the env's)."""
     eval_bootstrap: bool = True
     """Evaluate the bootstrap policy as iteration 0."""
+    report_to: list[str] = Field(default_factory=list)
+    """Trackers of the training loss (TRL's) and of each iteration's metrics: tensorboard, trackio,
+    wandb, mlflow (see :mod:`mulligan.training.trackers`)."""
     admissible: Literal["off", "nearest", "likelihood"] = "off"
     """The agents' ``admissible`` option in every collection and evaluation: keep the policy's
     actions among the env's admissible ones (see :mod:`mulligan.agents.admissible`)."""
@@ -92,7 +95,7 @@ class SelfTrainConfig(BaseModel):
         return {"temperature": self.temperature, "max_tokens": self.max_tokens}
 
 
-RESUME_EXEMPT = ("concurrency", "out", "iterations")
+RESUME_EXEMPT = ("concurrency", "out", "iterations", "report_to")
 """Config fields that may change when a run is resumed (more iterations extend a finished run)."""
 
 

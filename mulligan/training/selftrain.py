@@ -47,6 +47,8 @@ from mulligan.training.methods import RESUME_EXEMPT, CollectRun, SelfTrainConfig
 from mulligan.training.rowfile import load_rows
 from mulligan.training.selftrain_data import iteration_rows, unique_rows
 from mulligan.training.selftrain_report import write_metrics
+from mulligan.training.selftrain_views import after_iteration
+from mulligan.training.trackers import check_report_to
 
 CONFIG_FILE = "selftrain.yaml"
 
@@ -148,6 +150,7 @@ class SelfTrainer:
         self.out = Path(config.out)
         self.console = console
         self.bootstrap = resolve_checkpoint(config.model)
+        check_report_to(config.report_to)
 
     def _say(self, text: str) -> None:
         if self.console is not None:
@@ -176,10 +179,12 @@ class SelfTrainer:
             folder = self.out / "iter-0"
             result = Stages(folder).run("eval", lambda: self._evaluate(self.bootstrap, folder))
             records.append(self._record(0, self.bootstrap, {"eval": result}, folder))
+            after_iteration(self.config, self.out, records, self._say)
         policy = self.bootstrap
         for k in range(1, self.config.iterations + 1):
             record = self.iteration(k, policy)
             records.append(record)
+            after_iteration(self.config, self.out, records, self._say)
             policy = Path(record["policy"])
         note = write_metrics(self.out, records)
         if note:
@@ -243,7 +248,7 @@ class SelfTrainer:
         c = self.config
         result = finetune(folder / "data" / "train.jsonl", str(base), model, epochs=c.epochs, lr=c.lr,
                           batch_size=c.batch_size, max_length=c.max_length, lora=c.lora, seed=c.seed,
-                          progress=False)
+                          progress=False, report_to=c.report_to, run_name=f"{self.out.name}/{folder.name}")
         self._say(f"  train: {result.rows} rows from {base.name}, loss {result.final_loss}, {result.wall_s:.0f} s")
         return {"trained": True, "rows": result.rows, "loss": result.final_loss}
 

@@ -85,12 +85,14 @@ def make_trainer(
     logging_steps: int = 10,
     end_token_ids: Sequence[int] | None = None,
     bf16: bool | None = None,
+    report_to: Sequence[str] = (),
+    run_name: str | None = None,
 ) -> SFTTrainer:
     """Build (but do not run) the ``SFTTrainer`` that :func:`train_sft` runs.
 
     Arguments are described in :func:`train_sft`, plus ``warmup`` (fraction of steps), ``weight_decay``,
-    ``logging_steps``, ``end_token_ids`` (see :func:`~mulligan.training.masking.tokenize_conversation`)
-    and ``bf16`` (bfloat16 autocast over float32 weights; None: on where the hardware runs it natively,
+    ``logging_steps``, ``end_token_ids`` (see :func:`~mulligan.training.masking.tokenize_conversation`),
+    ``report_to`` and ``run_name`` (TRL's trackers, :mod:`mulligan.training.trackers`) and ``bf16`` (bfloat16 autocast over float32 weights; None: on where the hardware runs it natively,
     which on a CPU with AVX512-BF16 made tiny-model training 1.1-1.6x faster in
     ``benchmarks/tiny_train_speed.py``).
 
@@ -103,7 +105,7 @@ def make_trainer(
     model = _load_model(model_path_or_model)
     config = SFTConfig(
         **training_args(out_dir, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress,
-                        logging_steps=logging_steps, bf16=bf16),
+                        logging_steps=logging_steps, bf16=bf16, report_to=report_to, run_name=run_name),
         warmup_steps=warmup,
         weight_decay=weight_decay,
         max_length=max_length,

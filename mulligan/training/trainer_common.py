@@ -24,14 +24,27 @@ def native_bf16() -> bool:
     return bool(check and check())
 
 
+def _training_fields() -> set[str]:
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    return {f.name for f in dataclasses.fields(TrainingArguments)}
+
+
 def training_args(out_dir: str | os.PathLike[str], *, epochs: float, lr: float, batch_size: int, seed: int,
-                  progress: bool, logging_steps: int, bf16: bool | None = None) -> dict[str, Any]:
+                  progress: bool, logging_steps: int, bf16: bool | None = None,
+                  report_to: list[str] | tuple[str, ...] = (), run_name: str | None = None) -> dict[str, Any]:
     """Keyword arguments of a TRL config (``SFTConfig``, ``DPOConfig``) for a run on this machine.
 
-    Cosine schedule, no intermediate checkpoints, no reporting, CPU unless a GPU is there,
-    bfloat16 autocast only where the hardware runs it natively, no activation checkpointing
-    (TRL's default, which at these model sizes only costs time).
+    Cosine schedule, no intermediate checkpoints, CPU unless a GPU is there, bfloat16 autocast
+    only where the hardware runs it natively, no activation checkpointing (TRL's default, which at
+    these model sizes only costs time). ``report_to``: TRL's trackers (none by default), the run
+    named ``run_name`` in the project ``mulligan`` (see :mod:`mulligan.training.trackers`).
     """
+    tracking: dict[str, Any] = {"report_to": list(report_to), "run_name": run_name}
+    if report_to and "project" in _training_fields():
+        tracking["project"] = "mulligan"
     return dict(
         output_dir=str(out_dir),
         num_train_epochs=epochs,
@@ -43,7 +56,7 @@ def training_args(out_dir: str | os.PathLike[str], *, epochs: float, lr: float, 
         data_seed=seed,
         logging_steps=logging_steps,
         save_strategy="no",
-        report_to=[],
+        **tracking,
         disable_tqdm=not progress,
         dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),

@@ -7,10 +7,10 @@ laptop and fail when ``CI=true``.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 
 import pytest
+from browser_marks import browser_test
 
 from mulligan.envs import get_suite, make_env
 from mulligan.envs.adapters.miniwob import ENV_ID, MiniWoBSuite, chrome_paths, dom_text, split_task_id
@@ -29,12 +29,7 @@ def _browser_missing() -> str | None:
 
 
 MISSING = _browser_missing()
-IN_CI = os.environ.get("CI") == "true"
-
-
-def needs_browser(test):
-    """Marked ``browser``; skipped when Chromium is missing, except in CI, where the test then fails."""
-    return pytest.mark.browser(pytest.mark.skipif(bool(MISSING) and not IN_CI, reason=str(MISSING))(test))
+needs_browser = browser_test(MISSING)
 
 
 def policy(observation: str) -> str:
