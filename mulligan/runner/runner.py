@@ -42,6 +42,8 @@ class RunConfig(BaseModel):
     seed: int = 0
     max_steps: int | None = None
     """Env step cap (None: the env's default)."""
+    env_options: dict[str, Any] = Field(default_factory=dict)
+    """Arguments of the env's constructor (``--env-option KEY=VALUE``)."""
     agent_options: dict[str, Any] = Field(default_factory=dict)
     memory: str | None = None
     """Memory directory (``--memory``): recalled into every episode's prompt, written back after."""
@@ -151,7 +153,7 @@ async def run_suite(
 
 async def _run_one(agent: Any, config: RunConfig, task_id: str, *, seed: int) -> list[Trajectory]:
     """One task; any exception becomes a failed trajectory carrying the error."""
-    kwargs = {"max_steps": config.max_steps} if config.max_steps else {}
+    kwargs = {**config.env_options, **({"max_steps": config.max_steps} if config.max_steps else {})}
     env = None
     try:
         env = make_env(config.env, **kwargs)

@@ -54,6 +54,9 @@ class Recipe(BaseModel):
     """Expert wins that fill that memory."""
     renumber: bool = True
     """Renumber object instances at random in every conversation (the number must be copied)."""
+    shuffled_rooms: float = 0.5
+    """Share of demonstrations and DAgger tasks played in rooms whose receptacles are listed in a
+    random order (``shuffle_receptacles``): the search order can only be read off the description."""
     renumber_receptacles: float = 0.5
     """Share of conversations whose receptacles are renumbered too (the next place must be read off
     the room description, not guessed as the next number)."""

@@ -108,28 +108,38 @@ def _config(recipe: "Recipe", **fields: Any) -> "RunConfig":
     return RunConfig(**{**base, **fields})
 
 
+def collect(recipe: "Recipe", *, tasks: int, start: int = 0, label: str, llm: Any = None, progress: bool = True,
+            **fields: Any) -> list[Trajectory]:
+    """Run ``tasks`` train tasks from ``start``: the recipe's share of them in shuffled rooms."""
+    shuffled = round(tasks * recipe.shuffled_rooms)
+    parts = [(tasks - shuffled, start, {}, label),
+             (shuffled, start + tasks, {"shuffle_receptacles": True}, f"{label} (shuffled rooms)")]
+    out: list[Trajectory] = []
+    for n, first, env_options, text in parts:
+        if n:
+            config = _config(recipe, tasks=n, start=first, env_options=env_options, **fields)
+            out += run_collection(config, llm=llm, label=text, progress=progress)
+    return out
+
+
 def demonstrations(recipe: "Recipe", work: Path, *, progress: bool = True) -> list[Conversation]:
     """Stage 1: expert demonstrations, with lessons and with worked examples in some prompts."""
     rng = random.Random(recipe.seed)
     expert = {"noise": recipe.noise, "noise_seed": recipe.seed}
-    trajs = run_collection(_config(recipe, agent="expert", tasks=recipe.demos, agent_options=expert),
-                           label="expert demonstrations", progress=progress)
+    trajs = collect(recipe, tasks=recipe.demos, agent="expert", agent_options=expert,
+                    label="expert demonstrations", progress=progress)
     conversations = train_conversations((t for t in trajs if t.success), rng, recipe)
     if recipe.lesson_demos:
-        retries = run_collection(
-            _config(recipe, agent="mulligan.training.policy_build:FailThenRetry", tasks=recipe.lesson_demos,
-                    start=LESSON_START, agent_options={"seed": recipe.seed}),
-            label="retries after a lesson", progress=progress,
-        )
+        retries = collect(recipe, tasks=recipe.lesson_demos, start=LESSON_START,
+                          agent="mulligan.training.policy_build:FailThenRetry", agent_options={"seed": recipe.seed},
+                          label="retries after a lesson", progress=progress)
         conversations += train_conversations((t for t in retries if t.success), rng, recipe, first_trial=1)
     if recipe.memory_demos:
         memory = work / "memory"
         fill_memory(recipe, memory, progress=progress)
-        with_memory = run_collection(
-            _config(recipe, agent="expert", tasks=recipe.memory_demos, start=MEMORY_DEMO_START, agent_options=expert,
-                    memory=str(memory), memory_options=MEMORY_READ),
-            label="demonstrations with memory", progress=progress,
-        )
+        with_memory = collect(recipe, tasks=recipe.memory_demos, start=MEMORY_DEMO_START, agent="expert",
+                              agent_options=expert, memory=str(memory), memory_options=MEMORY_READ,
+                              label="demonstrations with memory", progress=progress)
         conversations += train_conversations((t for t in with_memory if t.success), rng, recipe)
     return conversations
 
@@ -164,25 +174,19 @@ def dagger_round(recipe: "Recipe", policy: Path, work: Path, round_index: int, *
     dagger = {**policy_options, "beta": recipe.dagger_beta, "seed": recipe.seed + round_index}
     llm = _batched(make_llm(f"transformers:{policy}"))
     try:
-        trajs = run_collection(
-            _config(recipe, agent="dagger", tasks=recipe.dagger_tasks, start=start, agent_options=dagger),
-            llm=llm, label=f"DAgger round {round_index + 1}", progress=progress,
-        )
+        trajs = collect(recipe, tasks=recipe.dagger_tasks, start=start, agent="dagger", agent_options=dagger,
+                        llm=llm, label=f"DAgger round {round_index + 1}", progress=progress)
         conversations = train_conversations(trajs, rng, recipe)
         if recipe.dagger_lesson_tasks:
-            retries = run_collection(
-                _config(recipe, agent="dagger-reflexion", tasks=recipe.dagger_lesson_tasks, start=start + 500_000,
-                        agent_options={**dagger, "trials": 3}),
-                llm=llm, label=f"DAgger round {round_index + 1}, retries with lessons", progress=progress,
-            )
+            retries = collect(recipe, tasks=recipe.dagger_lesson_tasks, start=start + 500_000,
+                              agent="dagger-reflexion", agent_options={**dagger, "trials": 3}, llm=llm,
+                              label=f"DAgger round {round_index + 1}, retries with lessons", progress=progress)
             conversations += train_conversations(retries, rng, recipe, first_trial=1)
         if recipe.dagger_memory_tasks:
             fill_memory(recipe, work / "memory", progress=progress)
-            with_memory = run_collection(
-                _config(recipe, agent="dagger", tasks=recipe.dagger_memory_tasks, start=start + 800_000,
-                        agent_options=dagger, memory=str(work / "memory"), memory_options=MEMORY_READ),
-                llm=llm, label=f"DAgger round {round_index + 1}, with memory", progress=progress,
-            )
+            with_memory = collect(recipe, tasks=recipe.dagger_memory_tasks, start=start + 800_000, agent="dagger",
+                                  agent_options=dagger, memory=str(work / "memory"), memory_options=MEMORY_READ,
+                                  llm=llm, label=f"DAgger round {round_index + 1}, with memory", progress=progress)
             conversations += train_conversations(with_memory, rng, recipe)
     finally:
         llm.close()

@@ -6,6 +6,7 @@ or length, is answered and counts as a step; what is not a command gets "Nothing
 
 from __future__ import annotations
 
+import random
 import string
 from typing import Any, Iterable
 
@@ -65,6 +66,9 @@ class HouseholdEnv(gym.Env[str, str]):
         max_steps: Steps before truncation.
         task: A task id used when ``reset`` names none.
         render_mode: None or ``"ansi"`` (``render`` returns the last observation).
+        shuffle_receptacles: List each room's receptacles in an order drawn from the task id
+            instead of sorted by type and number: the same tasks, but where things are in the
+            room description (and so the order a search follows) cannot be guessed.
 
     Raises:
         ConfigError: ``max_steps`` below 1 or an unknown render mode.
@@ -72,13 +76,15 @@ class HouseholdEnv(gym.Env[str, str]):
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
-    def __init__(self, max_steps: int = 50, task: str | None = None, render_mode: str | None = None):
+    def __init__(self, max_steps: int = 50, task: str | None = None, render_mode: str | None = None,
+                 shuffle_receptacles: bool = False):
         if not isinstance(max_steps, int) or max_steps < 1:
             raise ConfigError(f"max_steps must be a positive integer, got {max_steps!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ConfigError(f"unknown render mode {render_mode!r}; use one of {self.metadata['render_modes']}")
         self.max_steps = max_steps
         self.default_task = task
+        self.shuffle_receptacles = shuffle_receptacles
         self.render_mode = render_mode
         self.observation_space = spaces.Text(MAX_OBSERVATION_CHARS, min_length=1, charset=CHARSET)
         self.action_space = spaces.Text(MAX_ACTION_CHARS, min_length=0, charset=CHARSET)
@@ -106,6 +112,8 @@ class HouseholdEnv(gym.Env[str, str]):
         options = dict(options or {})
         task_id = reset_task_id(options, self.default_task, self.np_random, SPLITS, "household")
         self.world = build_world(task_id)
+        if self.shuffle_receptacles:
+            random.Random(f"shuffle|{task_id}").shuffle(self.world.receptacles)
         self.steps_taken = 0
         self.is_won = False
         self.last_valid = True
