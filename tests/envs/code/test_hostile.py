@@ -1,6 +1,7 @@
 """Hostile programs in the Docker sandbox: each is contained with a clear result, the harness, the
 other episodes in flight and the host are unaffected, and no container is left behind (the
-``docker_sandbox`` fixture checks that when the module ends)."""
+``docker_sandbox`` fixture checks that when the module ends). Every test runs on both paths: the
+warm supervisor and one ``docker exec`` per action."""
 
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sandbox_cases import run
+from sandbox_cases import ON_EVERY_PATH, run
 
 from mulligan.envs.code import CodeEnv, builtin_suite
 from mulligan.envs.code.sandbox.containers import connect
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, ON_EVERY_PATH]
 
 SANDBOX_USER_PROCESSES = """
 import os

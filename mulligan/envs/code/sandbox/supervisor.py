@@ -1,8 +1,16 @@
-"""Runs one program with limits inside a sandbox and prints what happened as one JSON line.
+"""Runs programs with limits inside a sandbox and reports what happened as JSON.
 
 Sent by every sandbox backend as ``python3 -I -S -c <this source>``, so it uses the standard
-library only and runs on any Python >= 3.8. Protocol: a JSON request on stdin (argv, files to
-write, stdin text, workdir, limits, ``kill_all``), a JSON :class:`ExecResult` on stdout.
+library only and runs on any Python >= 3.8. Two modes:
+
+* one shot (no argument): a JSON request on stdin (argv, files to write, stdin text, workdir,
+  limits, ``kill_all``), a JSON :class:`ExecResult` on stdout;
+* ``serve CONFIG`` (the warm path): requests and results as messages (a 4-byte big-endian length,
+  then JSON) on stdin and stdout, one after another until stdin ends. Between actions the server
+  keeps the next action's interpreter started (:mod:`prestart`), so ``python3 SCRIPT`` costs no
+  interpreter startup; ``{"op": "reset"}`` returns the sandbox to its fresh state for another
+  episode (every process of the user killed, the writable directories emptied, IPC objects
+  removed) and answers whether that worked.
 
 The supervisor runs as the same user as the program. With ``kill_all`` (containers, where that
 user owns nothing else) it cleans up by signalling every process of the user; otherwise (local
@@ -35,6 +43,10 @@ def oom_kills():
         except (OSError, ValueError):
             continue
     return None
+
+
+def child_env(workdir, tmpdir):
+    return dict(CHILD_ENV, HOME=workdir, TMPDIR=tmpdir or workdir)
 
 
 def write_files(workdir, files):
@@ -75,6 +87,24 @@ def feed(pipe, data):
             pipe.close()
         except OSError:
             pass
+
+
+def feed_stdin(pipe, data):
+    """Write the program's stdin and close it; a thread writes what the pipe does not take at once."""
+    if data:
+        fd = pipe.fileno()
+        os.set_blocking(fd, False)
+        try:
+            data = data[os.write(fd, data):]
+        except BlockingIOError:
+            pass
+        except OSError:
+            data = b""  # the program is gone
+        os.set_blocking(fd, True)
+    if data:
+        threading.Thread(target=feed, args=(pipe, data), daemon=True).start()
+    else:
+        feed(pipe, b"")
 
 
 def collect(proc, req, started):
@@ -163,24 +193,100 @@ def kill_everything(proc, kill_all):
         time.sleep(0.01)
 
 
-def run(req):
-    """Run one request; returns the result as a dict (an ``ExecResult``)."""
-    workdir = req["workdir"]
-    write_files(workdir, req["files"])
+class Spare:
+    """The next action's ``python3``, started ahead and waiting (see ``prestart.py``)."""
+
+    def __init__(self, cfg):
+        self.python, self.workdir = cfg["python"], cfg["workdir"]
+        ready, self.control = os.pipe()
+        try:
+            self.proc = subprocess.Popen(
+                [self.python, "-c", cfg["prestart"], str(ready)], cwd=self.workdir,
+                env=child_env(self.workdir, cfg.get("tmpdir")), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, pass_fds=(ready,), start_new_session=True, close_fds=True,
+            )
+        except BaseException:
+            os.close(self.control)
+            raise
+        finally:
+            os.close(ready)
+        try:
+            resource.prlimit(self.proc.pid, resource.RLIMIT_CORE, (0, 0))
+        except OSError:
+            pass
+
+    def fits(self, argv, req):
+        """Whether ``argv`` is ``python3 SCRIPT.py ...`` run where this interpreter waits."""
+        return (
+            len(argv) >= 2 and argv[0] == self.python and argv[1].endswith(".py") and not argv[1].startswith("-")
+            and req["workdir"] == self.workdir and not any("\0" in a for a in argv)
+            and os.path.isfile(os.path.join(self.workdir, argv[1])) and self.proc.poll() is None
+        )
+
+    def go(self, argv, req):
+        """Set the action's limits and hand it the script; the process, or None if it is gone."""
+        try:
+            for limit, value in ((resource.RLIMIT_CPU, (req["cpu_s"], req["cpu_s"] + 1)),
+                                 (resource.RLIMIT_FSIZE, (req["file_bytes"], req["file_bytes"])),
+                                 (resource.RLIMIT_AS, (req.get("memory_bytes"),) * 2)):
+                if value[0]:
+                    resource.prlimit(self.proc.pid, limit, value)
+            os.write(self.control, b"\0".join(os.fsencode(a) for a in argv))
+            os.close(self.control)
+        except OSError:
+            self.discard()
+            return None
+        return self.proc
+
+    def discard(self):
+        """Kill the waiting interpreter."""
+        try:
+            os.close(self.control)
+        except OSError:
+            pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            pipe.close()
+
+
+def start(argv, req, spare):
+    """The program's process: the spare interpreter when it fits, else a new one (or an error dict)."""
+    proc = spare.go(argv, req) if spare is not None and spare.fits(argv, req) else None
+    if proc is not None:
+        return proc
+    if spare is not None:
+        spare.discard()
+    try:
+        return subprocess.Popen(
+            argv, cwd=req["workdir"], env=child_env(req["workdir"], req.get("tmpdir")), stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=limiter(req), start_new_session=True,
+            close_fds=True,
+        )
+    except (OSError, ValueError) as e:
+        return {"stderr": "could not start %s: %s" % (argv[:1], e), "exit_code": None}
+
+
+def run(req, spare=None):
+    """Run one request (on ``spare`` when it fits); returns the result as a dict (an ``ExecResult``)."""
     argv = list(req["argv"])
     if argv and argv[0] == "python3":
         argv[0] = req.get("python") or "python3"
-    env = dict(CHILD_ENV, HOME=workdir, TMPDIR=req.get("tmpdir") or workdir)
+    try:
+        write_files(req["workdir"], req["files"])
+    except OSError as e:
+        if spare is not None:
+            spare.discard()
+        return {"stderr": "could not write the program's files: %s" % e, "exit_code": None}
     oom_before = oom_kills()
     started = time.monotonic()
-    try:
-        proc = subprocess.Popen(
-            argv, cwd=workdir, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            preexec_fn=limiter(req), start_new_session=True, close_fds=True,
-        )
-    except OSError as e:
-        return {"stderr": "could not start %s: %s" % (argv[:1], e), "exit_code": None}
-    threading.Thread(target=feed, args=(proc.stdin, req["stdin"].encode()), daemon=True).start()
+    proc = start(argv, req, spare)
+    if isinstance(proc, dict):
+        return proc
+    feed_stdin(proc.stdin, req["stdin"].encode())
     stdout, stderr, cut, reason = collect(proc, req, started)
     duration = time.monotonic() - started
     if reason is not None:
@@ -189,6 +295,8 @@ def run(req):
         except OSError:
             pass
     code = proc.wait()
+    for pipe in (proc.stdout, proc.stderr):
+        pipe.close()
     kill_everything(proc, req["kill_all"])
     oom_after = oom_kills()
     if reason is None and oom_before is not None and oom_after is not None and oom_after > oom_before:
@@ -206,6 +314,102 @@ def run(req):
     }
 
 
+def empty(path):
+    """Delete everything under ``path`` (making directories writable first: the program may not have)."""
+    for entry in os.scandir(path):
+        if entry.is_dir(follow_symlinks=False):
+            os.chmod(entry.path, 0o700)
+            empty(entry.path)
+            os.rmdir(entry.path)
+        else:
+            os.unlink(entry.path)
+
+
+def remove_ipc():
+    """Remove the System V IPC objects (they outlive processes); returns the kinds that remain."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    remove = {"shm": lambda i: libc.shmctl(i, 0, None), "sem": lambda i: libc.semctl(i, 0, 0),
+              "msg": lambda i: libc.msgctl(i, 0, None)}  # 0 is IPC_RMID
+    left = []
+    for kind, rm in remove.items():
+        try:
+            with open("/proc/sysvipc/" + kind) as f:
+                for row in f.read().splitlines()[1:]:
+                    rm(int(row.split()[1]))
+            with open("/proc/sysvipc/" + kind) as f:
+                if len(f.read().splitlines()) > 1:
+                    left.append("System V %s objects remain" % kind)
+        except OSError:
+            continue
+    return left
+
+
+def reset(req):
+    """Return the sandbox to its fresh state: ``{"clean": bool, "problems": [...]}``."""
+    kill_everything(None, True)
+    problems = []
+    for path, mode in req["wipe"]:
+        try:
+            if mode is not None:
+                os.chmod(path, mode)
+            for name in os.listxattr(path):
+                if name.startswith("user."):
+                    os.removexattr(path, name)
+            empty(path)
+            if os.listdir(path) or any(n.startswith("user.") for n in os.listxattr(path)):
+                problems.append("%s is not empty" % path)
+        except (OSError, RecursionError) as e:
+            problems.append("%s: %s" % (path, e))
+    problems += remove_ipc()
+    if live_pids(os.getuid()):
+        problems.append("processes of the sandbox user survived")
+    return {"clean": not problems, "problems": problems}
+
+
+def handle(req, spare=None):
+    """One request of either mode."""
+    if req.get("op") == "reset":
+        if spare is not None:
+            spare.discard()
+        return reset(req)
+    return run(req, spare)
+
+
+def read_message(stream):
+    head = stream.read(4)
+    if len(head) < 4:
+        return None
+    body = stream.read(int.from_bytes(head, "big"))
+    return json.loads(body.decode("utf-8"))
+
+
+def write_message(stream, message):
+    body = json.dumps(message).encode("utf-8")
+    stream.write(len(body).to_bytes(4, "big") + body)
+    stream.flush()
+
+
+def serve(cfg):
+    """Answer requests until stdin ends, with the next interpreter started between them."""
+    kill_everything(None, True)  # whatever an earlier server of this sandbox left running
+    spare = None
+    while True:
+        if spare is None and cfg.get("prestart"):
+            try:
+                spare = Spare(cfg)
+            except OSError:
+                spare = None  # the work dir is gone or unreadable: actions start their own python3
+        req = read_message(sys.stdin.buffer)
+        if req is None:
+            break
+        result, spare = handle(req, spare), None
+        write_message(sys.stdout.buffer, result)
+    if spare is not None:
+        spare.discard()
+
+
 def set_dumpable(flag):
     """PR_SET_DUMPABLE. Not dumpable, the supervisor is out of the program's reach although they
     share a user: no opening its /proc/PID/fd (to write into the answer the host reads), no ptrace."""
@@ -219,8 +423,10 @@ def set_dumpable(flag):
 
 def main():
     set_dumpable(False)
-    req = json.loads(sys.stdin.buffer.read().decode("utf-8"))
-    result = run(req)
+    if sys.argv[1:2] == ["serve"]:
+        serve(json.loads(sys.argv[2]))
+        return
+    result = handle(json.loads(sys.stdin.buffer.read().decode("utf-8")))
     sys.stdout.write("\n" + json.dumps(result) + "\n")
     sys.stdout.flush()
 
