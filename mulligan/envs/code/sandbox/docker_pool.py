@@ -379,7 +379,7 @@ class DockerSandbox:
         else:
             request = json.dumps({"op": "reset", "wipe": WIPE}).encode()
             try:
-                out, err, code = exec_with_stdin(self.api(), container.id, _SUPERVISOR_CMD, request, RESET_TIMEOUT_S)
+                out, _, _ = exec_with_stdin(self.api(), container.id, _SUPERVISOR_CMD, request, RESET_TIMEOUT_S)
                 answer = json.loads(out.decode().strip().splitlines()[-1])
             except Exception as e:  # noqa: BLE001 - any failure means the container is not clean
                 answer = {"clean": False, "problems": [f"{type(e).__name__}: {e}"]}

@@ -174,14 +174,18 @@ def reap():
 
 
 def kill_everything(proc, kill_all):
-    """Kill the program's session, or (``kill_all``) every process of this user but us."""
-    if not kill_all:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        return
+    """Kill the program's session, or (``kill_all``) every process of this user but us.
+
+    Never every process as root: that would be every process of the machine.
+    """
     uid = os.getuid()
+    if not kill_all or uid == 0:
+        if proc is not None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+        return
     for _ in range(200):
         try:
             os.kill(-1, signal.SIGKILL)  # every process this user may signal, except ourselves
@@ -206,7 +210,7 @@ class Spare:
                 stderr=subprocess.PIPE, pass_fds=(ready,), start_new_session=True, close_fds=True,
             )
         except BaseException:
-            os.close(self.control)
+            self.close_control()
             raise
         finally:
             os.close(ready)
@@ -232,18 +236,23 @@ class Spare:
                 if value[0]:
                     resource.prlimit(self.proc.pid, limit, value)
             os.write(self.control, b"\0".join(os.fsencode(a) for a in argv))
-            os.close(self.control)
+            self.close_control()
         except OSError:
             self.discard()
             return None
         return self.proc
 
+    def close_control(self):
+        fd, self.control = self.control, None
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
     def discard(self):
         """Kill the waiting interpreter."""
-        try:
-            os.close(self.control)
-        except OSError:
-            pass
+        self.close_control()
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except OSError:
@@ -348,9 +357,13 @@ def remove_ipc():
 
 def reset(req):
     """Return the sandbox to its fresh state: ``{"clean": bool, "problems": [...]}``."""
+    if os.getuid() == 0:
+        return {"clean": False, "problems": ["a reset empties shared directories: never as root"]}
     kill_everything(None, True)
     problems = []
     for path, mode in req["wipe"]:
+        if not os.path.isdir(path):
+            continue  # not mounted here (an engine without /dev/mqueue, say)
         try:
             if mode is not None:
                 os.chmod(path, mode)

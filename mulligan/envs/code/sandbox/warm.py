@@ -25,7 +25,8 @@ WIPE = ((WORKDIR, 0o700), ("/tmp", None), ("/dev/shm", None), ("/dev/mqueue", No
 
 def server_command(*, prestart: bool = True, workdir: str = WORKDIR) -> list[str]:
     """The command that starts a warm supervisor."""
-    config = {"workdir": workdir, "tmpdir": None, "python": "python3", "prestart": PRESTART_SOURCE if prestart else None}
+    config = {"workdir": workdir, "tmpdir": None, "python": "python3",
+              "prestart": PRESTART_SOURCE if prestart else None}
     return ["python3", "-I", "-S", "-c", SUPERVISOR_SOURCE, "serve", json.dumps(config)]
 
 
