@@ -4,7 +4,7 @@ Actions: ``print(1)`` in a fresh Python process, on every path in one run: a col
 ``docker run --rm`` per action (CLI), a bare ``docker exec`` into a running container (CLI, no
 supervisor: what mini-swe-agent does per action), today's path before the warm supervisor (one
 SDK ``exec`` of the supervisor per action), the warm supervisor starting ``python3`` per action,
-and the warm supervisor with the next ``python3`` started ahead (the default). Pools of 1, 2 and
+and the warm supervisor forking programs from a zygote (the default). Pools of 1, 2 and
 4 containers, one thread each: p50/p95 per action and actions/s. Paths take turns, so load from
 other jobs falls on all of them alike. CPU: the CPU time one action costs in the engine (dockerd,
 containerd, shims, runc), in the container and in the client, which depends less on that load.
@@ -49,8 +49,8 @@ PROGRAM = {"main.py": "print(1)\n"}
 POOLS = (1, 2, 4)
 SANDBOX_PATHS = {
     "supervisor exec per action (before)": {"server": False},
-    "warm supervisor, python3 per action": {"prestart": False},
-    "warm supervisor + pre-started python3": {},
+    "warm supervisor, python3 per action": {"zygote": False},
+    "warm supervisor + zygote (default)": {},
 }
 E2E_PATHS = {
     "supervisor exec per action, new container per episode (before)": {"server": False, "reuse": 1},

@@ -48,7 +48,7 @@ def outcome(r):
 
 
 def test_programs_behave_as_under_a_fresh_python3(docker_sandbox):
-    """The pre-started interpreter is indistinguishable from ``python3 main.py`` by what it prints
+    """A program forked from the zygote is indistinguishable from ``python3 main.py`` by what it prints
     (a program that walks its own call stack would find the launcher below it)."""
     exec_path = make_sandbox("docker", TEST_LIMITS, warm=0, server=False)
     try:
@@ -95,6 +95,44 @@ def test_actions_need_no_exec_of_their_own(docker_sandbox):
         events = list(api.events(since=since, until=until, decode=True,
                                  filters={"container": s.container_id, "event": "exec_create"}))
     assert events == []
+
+
+FIND_ZYGOTE = r"""
+import os
+zygote = next(int(p) for p in os.listdir('/proc') if p.isdigit() and int(p) != os.getpid()
+              and open('/proc/%s/cmdline' % p, 'rb').read().split(b'\0')[1:2] == [b'-c'])
+"""
+TAMPER = FIND_ZYGOTE + r"""
+import ctypes, json, resource, signal
+out = {}
+libc = ctypes.CDLL(None, use_errno=True)
+out["ptrace"] = os.strerror(ctypes.get_errno()) if libc.ptrace(16, zygote, 0, 0) else "attached"
+try:
+    open('/proc/%d/mem' % zygote, 'rb')
+    out["mem"] = "opened"
+except OSError as e:
+    out["mem"] = e.strerror
+os.setpriority(os.PRIO_PROCESS, zygote, 19)
+resource.prlimit(zygote, resource.RLIMIT_NOFILE, (32, 32))
+resource.prlimit(zygote, resource.RLIMIT_STACK, (1 << 20, 1 << 20))
+os.sched_setaffinity(zygote, {min(os.sched_getaffinity(0))})
+for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGSTOP):
+    os.kill(zygote, sig)
+print(json.dumps(out))
+"""
+INSPECT = ("import os, resource\nprint(os.getpriority(os.PRIO_PROCESS, 0), os.sched_getaffinity(0), "
+           "[resource.getrlimit(getattr(resource, n)) for n in sorted(dir(resource)) if n.startswith('RLIMIT_')])")
+
+
+def test_a_program_cannot_reach_the_next_one_through_the_zygote(docker_sandbox):
+    with docker_sandbox.session() as s:
+        before = run(s, INSPECT)
+        tampered = run(s, TAMPER)
+        assert json.loads(tampered.stdout) == {"ptrace": "Operation not permitted", "mem": "Permission denied"}
+        after = run(s, INSPECT)  # from a zygote as it started (the tampered one was replaced)
+        assert after.ok and after.stdout == before.stdout
+        assert run(s, FIND_ZYGOTE + "os.kill(zygote, 9)\nprint('killed')").stdout == "killed\n"
+        assert run(s, INSPECT).stdout == before.stdout  # a new zygote, or a python3 of its own
 
 
 LEFTOVERS = r"""
@@ -156,7 +194,8 @@ def test_a_reused_container_holds_nothing_of_the_episode_before(reusing_pool):
         assert second.container_id == used
         state = json.loads(run(second, LOOK).stdout)
     assert state == {"dirs": {"/work": ["main.py"], "/tmp": [], "/dev/shm": [], "/dev/mqueue": []},
-                     "ipc": {"shm": 0, "sem": 0, "msg": 0}, "xattrs": [], "mode": "0o700", "processes": 2}
+                     "ipc": {"shm": 0, "sem": 0, "msg": 0}, "xattrs": [], "mode": "0o700",
+                     "processes": 3}  # this program, its supervisor, the zygote it was forked from
 
 
 def test_a_container_is_not_reused_after_its_program_killed_the_supervisor(reusing_pool):

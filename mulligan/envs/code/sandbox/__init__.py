@@ -33,7 +33,7 @@ def make_sandbox(name: str | None = None, limits: Limits | None = None, **option
     Args:
         name: ``"docker"`` or ``"local"``; None reads ``MULLIGAN_SANDBOX`` (default ``docker``).
         limits: Resource limits (defaults: :class:`Limits`).
-        **options: Backend options (Docker: ``image``, ``warm``, ``server``, ``prestart``, ``reuse``;
+        **options: Backend options (Docker: ``image``, ``warm``, ``server``, ``zygote``, ``reuse``;
             see :class:`~mulligan.envs.code.sandbox.docker_pool.DockerSandbox`).
 
     Raises:

@@ -3,8 +3,8 @@
 Starting a container costs about 0.15-0.3 s here, one ``exec`` in a running one about 0.07 s, so
 the pool keeps ``warm`` containers started ahead of demand, each with its warm supervisor
 (:mod:`~mulligan.envs.code.sandbox.warm`): a server started once per container with one
-``exec``, that runs each action in a fresh, limited process and keeps the next action's
-interpreter started. A session (an episode) takes one container and owns it. With
+``exec``, that runs each action in a fresh, limited process forked from a zygote, an interpreter
+that did its startup once. A session (an episode) takes one container and owns it. With
 ``server=False`` each action is instead one ``exec`` of the supervisor (the way before the warm
 path; kept for comparison and as a fallback).
 
@@ -164,7 +164,8 @@ class DockerSandbox:
         warm: Idle containers kept started; sessions beyond them start one on demand.
         server: Run actions through a warm supervisor started once per container (one ``docker
             exec`` per container); False: one ``docker exec`` of the supervisor per action.
-        prestart: With ``server``, keep the next action's ``python3`` started between actions.
+        zygote: With ``server``, fork ``python3 SCRIPT`` programs from an interpreter that did its
+            startup once (:mod:`~mulligan.envs.code.sandbox.zygote`); False: start ``python3`` for each.
         reuse: Sessions (episodes) a container serves before it is removed; between two it is
             returned to its fresh state and checked. 1: a new container for every session.
 
@@ -182,14 +183,14 @@ class DockerSandbox:
         image: str = DEFAULT_IMAGE,
         warm: int = 2,
         server: bool = True,
-        prestart: bool = True,
+        zygote: bool = True,
         reuse: int = 100,
     ):
         self.limits = limits or Limits()
         self.image = image
         self.warm = max(0, warm)
         self.server = server
-        self.prestart = prestart
+        self.zygote = zygote
         self.reuse = max(1, reuse)
         self._local = threading.local()
         self._lock = threading.RLock()  # re-entrant: the SIGTERM handler may close the pool mid-call
@@ -246,7 +247,7 @@ class DockerSandbox:
 
     def start_server(self, cid: str) -> WarmSupervisor:
         """Start the warm supervisor of container ``cid``."""
-        return WarmSupervisor(self.api(), cid, prestart=self.prestart)
+        return WarmSupervisor(self.api(), cid, zygote=self.zygote)
 
     def give_back(self, container: _Container) -> None:
         """Take back a container after a session: reset it for the next one, or remove it."""

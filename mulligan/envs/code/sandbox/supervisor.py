@@ -6,11 +6,11 @@ library only and runs on any Python >= 3.8. Two modes:
 * one shot (no argument): a JSON request on stdin (argv, files to write, stdin text, workdir,
   limits, ``kill_all``), a JSON :class:`ExecResult` on stdout;
 * ``serve CONFIG`` (the warm path): requests and results as messages (a 4-byte big-endian length,
-  then JSON) on stdin and stdout, one after another until stdin ends. Between actions the server
-  keeps the next action's interpreter started (:mod:`prestart`), so ``python3 SCRIPT`` costs no
-  interpreter startup; ``{"op": "reset"}`` returns the sandbox to its fresh state for another
-  episode (every process of the user killed, the writable directories emptied, IPC objects
-  removed) and answers whether that worked.
+  then JSON) on stdin and stdout, one after another until stdin ends. ``python3 SCRIPT`` programs
+  are forked from a zygote (``zygote.py``), an interpreter that did its startup once, so they
+  cost no interpreter startup; ``{"op": "reset"}`` returns the sandbox to its fresh state for
+  another episode (every process of the user killed, the writable directories emptied, IPC
+  objects removed) and answers whether that worked.
 
 The supervisor runs as the same user as the program. With ``kill_all`` (containers, where that
 user owns nothing else) it cleans up by signalling every process of the user; otherwise (local
@@ -173,8 +173,8 @@ def reap():
         pass
 
 
-def kill_everything(proc, kill_all):
-    """Kill the program's session, or (``kill_all``) every process of this user but us.
+def kill_everything(proc, kill_all, keep=()):
+    """Kill the program's session, or (``kill_all``) every process of this user but us and ``keep``.
 
     Never every process as root: that would be every process of the machine.
     """
@@ -187,88 +187,137 @@ def kill_everything(proc, kill_all):
                 pass
         return
     for _ in range(200):
-        try:
-            os.kill(-1, signal.SIGKILL)  # every process this user may signal, except ourselves
-        except ProcessLookupError:
-            break
+        if keep:
+            for pid in live_pids(uid):
+                if pid not in keep:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+        else:
+            try:
+                os.kill(-1, signal.SIGKILL)  # every process this user may signal, except ourselves
+            except ProcessLookupError:
+                break
         reap()
-        if not live_pids(uid):
+        if not [pid for pid in live_pids(uid) if pid not in keep]:
             break
         time.sleep(0.01)
 
 
-class Spare:
-    """The next action's ``python3``, started ahead and waiting (see ``prestart.py``)."""
+class Forked:
+    """A program the zygote forked, adopted by this process: what ``run`` needs of a ``Popen``."""
+
+    def __init__(self, pid, stdin, stdout, stderr):
+        self.pid, self.returncode = pid, None
+        self.stdin, self.stdout, self.stderr = os.fdopen(stdin, "wb"), os.fdopen(stdout, "rb"), os.fdopen(stderr, "rb")
+
+    def poll(self):
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                return None  # not adopted yet: the zygote's middle process still runs
+            if pid:
+                self.returncode = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        return self.returncode
+
+    def wait(self):
+        while self.poll() is None:
+            time.sleep(0.001)
+        return self.returncode
+
+
+class Zygote:
+    """A ``python3`` that did its startup once and forks each action's program (see ``zygote.py``).
+
+    It runs as the programs' user beside them, so before each use it is checked: alive, not
+    stopped, and its limits, priority and CPU affinity as it started with (all of which a program
+    of the same user could change, and the next program would inherit). One that fails is killed.
+    """
 
     def __init__(self, cfg):
-        self.python, self.workdir = cfg["python"], cfg["workdir"]
-        ready, self.control = os.pipe()
+        import socket
+
+        self.python, self.workdir, self.rights = cfg["python"], cfg["workdir"], (socket.SOL_SOCKET, socket.SCM_RIGHTS)
+        self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.proc = subprocess.Popen(
-                [self.python, "-c", cfg["prestart"], str(ready)], cwd=self.workdir,
-                env=child_env(self.workdir, cfg.get("tmpdir")), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, pass_fds=(ready,), start_new_session=True, close_fds=True,
+                [self.python, "-c", cfg["zygote"], str(theirs.fileno())], cwd=self.workdir,
+                env=child_env(self.workdir, cfg.get("tmpdir")), stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(theirs.fileno(),),
+                start_new_session=True, close_fds=True,
             )
         except BaseException:
-            self.close_control()
+            self.sock.close()
             raise
         finally:
-            os.close(ready)
-        try:
-            resource.prlimit(self.proc.pid, resource.RLIMIT_CORE, (0, 0))
-        except OSError:
-            pass
+            theirs.close()
+        self.baseline = self.state()
+
+    def state(self):
+        pid = self.proc.pid
+        limits = [resource.prlimit(pid, getattr(resource, name)) for name in sorted(dir(resource))
+                  if name.startswith("RLIMIT_")]
+        return limits, os.getpriority(os.PRIO_PROCESS, pid), os.sched_getaffinity(pid), os.sched_getscheduler(pid)
+
+    def alive(self):
+        return self.proc.poll() is None
 
     def fits(self, argv, req):
-        """Whether ``argv`` is ``python3 SCRIPT.py ...`` run where this interpreter waits."""
-        return (
-            len(argv) >= 2 and argv[0] == self.python and argv[1].endswith(".py") and not argv[1].startswith("-")
-            and req["workdir"] == self.workdir and not any("\0" in a for a in argv)
-            and os.path.isfile(os.path.join(self.workdir, argv[1])) and self.proc.poll() is None
-        )
-
-    def go(self, argv, req):
-        """Set the action's limits and hand it the script; the process, or None if it is gone."""
+        """Whether ``argv`` is ``python3 SCRIPT.py ...`` run where the zygote waits, and the zygote is sound."""
+        if not (len(argv) >= 2 and argv[0] == self.python and argv[1].endswith(".py") and not argv[1].startswith("-")
+                and req["workdir"] == self.workdir and not any("\0" in a for a in argv)
+                and os.path.isfile(os.path.join(self.workdir, argv[1])) and self.alive()):
+            return False
         try:
-            for limit, value in ((resource.RLIMIT_CPU, (req["cpu_s"], req["cpu_s"] + 1)),
-                                 (resource.RLIMIT_FSIZE, (req["file_bytes"], req["file_bytes"])),
-                                 (resource.RLIMIT_AS, (req.get("memory_bytes"),) * 2)):
-                if value[0]:
-                    resource.prlimit(self.proc.pid, limit, value)
-            os.write(self.control, b"\0".join(os.fsencode(a) for a in argv))
-            self.close_control()
+            os.kill(self.proc.pid, signal.SIGCONT)  # a program may have stopped it
+            if self.state() == self.baseline:
+                return True
         except OSError:
+            pass
+        self.discard()
+        return False
+
+    def fork(self, argv, req):
+        """Fork the program with its limits and pipes; a ``Forked``, or None (the zygote is then discarded)."""
+        fields = [str(os.getpid()), str(req["cpu_s"]), str(req["file_bytes"]), str(req.get("memory_bytes") or 0)]
+        message = b"\0".join(os.fsencode(a) for a in fields + argv)
+        pipes = [os.pipe() for _ in range(3)]
+        theirs, ours = [pipes[0][0], pipes[1][1], pipes[2][1]], [pipes[0][1], pipes[1][0], pipes[2][0]]
+        try:
+            if len(message) > 1 << 19:
+                raise OSError("argv too long for the zygote")
+            self.sock.settimeout(max(10.0, req["wall_s"]))
+            self.sock.sendmsg([message], [self.rights + (b"".join(fd.to_bytes(4, sys.byteorder) for fd in theirs),)])
+            pid = int(self.sock.recv(64) or b"-1")
+            if pid <= 0:
+                raise OSError("the zygote could not fork")
+        except (OSError, ValueError):
+            for fd in ours:
+                os.close(fd)
             self.discard()
             return None
-        return self.proc
-
-    def close_control(self):
-        fd, self.control = self.control, None
-        if fd is not None:
-            try:
+        finally:
+            for fd in theirs:
                 os.close(fd)
-            except OSError:
-                pass
+        return Forked(pid, *ours)
 
     def discard(self):
-        """Kill the waiting interpreter."""
-        self.close_control()
+        """Kill the zygote."""
+        self.sock.close()
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except OSError:
             pass
         self.proc.wait()
-        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            pipe.close()
 
 
-def start(argv, req, spare):
-    """The program's process: the spare interpreter when it fits, else a new one (or an error dict)."""
-    proc = spare.go(argv, req) if spare is not None and spare.fits(argv, req) else None
+def start(argv, req, zygote):
+    """The program's process: forked by the zygote when it fits, else a new one (or an error dict)."""
+    proc = zygote.fork(argv, req) if zygote is not None and zygote.fits(argv, req) else None
     if proc is not None:
         return proc
-    if spare is not None:
-        spare.discard()
     try:
         return subprocess.Popen(
             argv, cwd=req["workdir"], env=child_env(req["workdir"], req.get("tmpdir")), stdin=subprocess.PIPE,
@@ -279,20 +328,18 @@ def start(argv, req, spare):
         return {"stderr": "could not start %s: %s" % (argv[:1], e), "exit_code": None}
 
 
-def run(req, spare=None):
-    """Run one request (on ``spare`` when it fits); returns the result as a dict (an ``ExecResult``)."""
+def run(req, zygote=None):
+    """Run one request (forked by ``zygote`` when it fits); returns the result as a dict (an ``ExecResult``)."""
     argv = list(req["argv"])
     if argv and argv[0] == "python3":
         argv[0] = req.get("python") or "python3"
     try:
         write_files(req["workdir"], req["files"])
     except OSError as e:
-        if spare is not None:
-            spare.discard()
         return {"stderr": "could not write the program's files: %s" % e, "exit_code": None}
     oom_before = oom_kills()
     started = time.monotonic()
-    proc = start(argv, req, spare)
+    proc = start(argv, req, zygote)
     if isinstance(proc, dict):
         return proc
     feed_stdin(proc.stdin, req["stdin"].encode())
@@ -306,7 +353,7 @@ def run(req, spare=None):
     code = proc.wait()
     for pipe in (proc.stdout, proc.stderr):
         pipe.close()
-    kill_everything(proc, req["kill_all"])
+    kill_everything(proc, req["kill_all"], keep=(zygote.proc.pid,) if zygote is not None and zygote.alive() else ())
     oom_after = oom_kills()
     if reason is None and oom_before is not None and oom_after is not None and oom_after > oom_before:
         reason = "memory"
@@ -381,13 +428,13 @@ def reset(req):
     return {"clean": not problems, "problems": problems}
 
 
-def handle(req, spare=None):
+def handle(req, zygote=None):
     """One request of either mode."""
     if req.get("op") == "reset":
-        if spare is not None:
-            spare.discard()
+        if zygote is not None:
+            zygote.discard()
         return reset(req)
-    return run(req, spare)
+    return run(req, zygote)
 
 
 def read_message(stream):
@@ -405,33 +452,49 @@ def write_message(stream, message):
 
 
 def serve(cfg):
-    """Answer requests until stdin ends, with the next interpreter started between them."""
+    """Answer requests until stdin ends, with a zygote forking the programs (``cfg["zygote"]``)."""
     kill_everything(None, True)  # whatever an earlier server of this sandbox left running
-    spare = None
+    zygote = None
+    if cfg.get("zygote") and not set_subreaper():
+        cfg = dict(cfg, zygote=None)  # the zygote's programs could not be waited for
     while True:
-        if spare is None and cfg.get("prestart"):
+        if cfg.get("zygote") and (zygote is None or not zygote.alive()):
+            if zygote is not None:
+                zygote.discard()
             try:
-                spare = Spare(cfg)
+                zygote = Zygote(cfg)
             except OSError:
-                spare = None  # the work dir is gone or unreadable: actions start their own python3
+                zygote = None  # the work dir is gone or unreadable: actions start their own python3
         req = read_message(sys.stdin.buffer)
         if req is None:
             break
-        result, spare = handle(req, spare), None
+        result = handle(req, zygote)
+        if req.get("op") == "reset":
+            zygote = None
         write_message(sys.stdout.buffer, result)
-    if spare is not None:
-        spare.discard()
+    if zygote is not None:
+        zygote.discard()
+
+
+def prctl(option, value):
+    """prctl(2); False when it failed or cannot be called."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl(option, int(value), 0, 0, 0) == 0
+    except (ImportError, OSError, AttributeError):
+        return False
+
+
+def set_subreaper():
+    """PR_SET_CHILD_SUBREAPER: orphans of our descendants (the zygote's programs) become our children."""
+    return prctl(36, True)
 
 
 def set_dumpable(flag):
     """PR_SET_DUMPABLE. Not dumpable, the supervisor is out of the program's reach although they
     share a user: no opening its /proc/PID/fd (to write into the answer the host reads), no ptrace."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(4, int(flag), 0, 0, 0)
-    except (ImportError, OSError, AttributeError):
-        pass
+    prctl(4, flag)
 
 
 def main():

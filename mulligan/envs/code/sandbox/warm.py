@@ -2,10 +2,10 @@
 
 The supervisor (:mod:`~mulligan.envs.code.sandbox.supervisor`, ``serve`` mode) runs as the sandbox
 user for as long as its container serves, reads requests from its stdin and answers on its
-stdout, each message a 4-byte big-endian length and JSON. It starts the next action's interpreter
-while the host is busy elsewhere, so an action costs a round trip through the engine's stream and
-the program itself, instead of an exec (tens of milliseconds of engine work) plus an interpreter
-startup. The program may kill its supervisor (they share a user); the stream then ends, the
+stdout, each message a 4-byte big-endian length and JSON. It forks ``python3`` programs from a
+zygote (:mod:`~mulligan.envs.code.sandbox.zygote`), so an action costs a round trip through the
+engine's stream and the program itself, instead of an exec (tens of milliseconds of engine work)
+plus an interpreter startup. The program may kill its supervisor (they share a user); the stream then ends, the
 caller reports that, and starts a new server, which first kills whatever the program left.
 """
 
@@ -15,7 +15,7 @@ import json
 import time
 from typing import Any
 
-from mulligan.envs.code.sandbox.base import PRESTART_SOURCE, SUPERVISOR_SOURCE
+from mulligan.envs.code.sandbox.base import ZYGOTE_SOURCE, SUPERVISOR_SOURCE
 from mulligan.envs.code.sandbox.containers import WORKDIR
 from mulligan.envs.code.sandbox.exec_stream import ExecFlood, ExecStream
 
@@ -23,10 +23,10 @@ WIPE = ((WORKDIR, 0o700), ("/tmp", None), ("/dev/shm", None), ("/dev/mqueue", No
 """The directories a program can write to, emptied between episodes (with the mode to restore)."""
 
 
-def server_command(*, prestart: bool = True, workdir: str = WORKDIR) -> list[str]:
+def server_command(*, zygote: bool = True, workdir: str = WORKDIR) -> list[str]:
     """The command that starts a warm supervisor."""
     config = {"workdir": workdir, "tmpdir": None, "python": "python3",
-              "prestart": PRESTART_SOURCE if prestart else None}
+              "zygote": ZYGOTE_SOURCE if zygote else None}
     return ["python3", "-I", "-S", "-c", SUPERVISOR_SOURCE, "serve", json.dumps(config)]
 
 
@@ -36,11 +36,11 @@ class WarmSupervisor:
     Args:
         api: A Docker API client.
         cid: The container.
-        prestart: Keep the next action's ``python3`` started between actions.
+        zygote: Fork ``python3 SCRIPT`` programs from an interpreter started once (else start each).
     """
 
-    def __init__(self, api: Any, cid: str, *, prestart: bool = True):
-        self.stream = ExecStream(api, cid, server_command(prestart=prestart))
+    def __init__(self, api: Any, cid: str, *, zygote: bool = True):
+        self.stream = ExecStream(api, cid, server_command(zygote=zygote))
 
     @property
     def stderr(self) -> bytes:
