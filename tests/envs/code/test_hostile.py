@@ -20,7 +20,7 @@ from mulligan.envs.code.sandbox.containers import connect
 
 pytestmark = [pytest.mark.docker, ON_EVERY_PATH]
 
-SANDBOX_USER_PROCESSES = """
+SANDBOX_USER_PROCESSES = r"""
 import os
 others, zygotes = 0, 0
 for p in os.listdir('/proc'):
