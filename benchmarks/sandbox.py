@@ -181,9 +181,9 @@ def bench_actions(per_worker: int, rounds: int) -> None:
 ENGINE = {"dockerd", "containerd", "containerd-shim", "containerd-shim-runc-v2"}
 
 
-def engine_cpu_s() -> float:
-    """CPU seconds used so far by the engine's processes (and the children they waited for: runc)."""
-    total = 0
+def engine_cpu() -> dict[int, int]:
+    """CPU ticks used so far by each of the engine's processes (with the children they waited for: runc)."""
+    ticks = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/stat") as f:
@@ -191,8 +191,15 @@ def engine_cpu_s() -> float:
         except OSError:
             continue
         if name in ENGINE:
-            total += sum(int(v) for v in fields.split()[11:15])
-    return total / os.sysconf("SC_CLK_TCK")
+            ticks[int(pid)] = sum(int(v) for v in fields.split()[11:15])
+    return ticks
+
+
+def engine_cpu_s(before: dict[int, int]) -> float:
+    """CPU seconds the engine used since ``before``, process by process: a shim that exits meanwhile (the
+    container of an earlier path being removed) takes its past with it, which a plain total would subtract."""
+    after = engine_cpu()
+    return sum(max(0, t - before.get(pid, 0)) for pid, t in after.items()) / os.sysconf("SC_CLK_TCK")
 
 
 def container_cpu_s(cid: str) -> float | None:
@@ -218,14 +225,14 @@ def bench_cpu(actions: int) -> None:
     for name in (BARE, *SANDBOX_PATHS):
         worker = Worker(name, limits)
         cid = worker.cid or worker.session.container_id
-        engine, container, client = engine_cpu_s(), container_cpu_s(cid), os.times()
+        engine, container, client = engine_cpu(), container_cpu_s(cid), os.times()
         for _ in range(actions):
             worker.action()
         after = os.times()
         spent = (after.user + after.system + after.children_user + after.children_system
                  - client.user - client.system - client.children_user - client.children_system)
         in_container = container_cpu_s(cid)
-        rows[name] = [(engine_cpu_s() - engine) / actions,
+        rows[name] = [engine_cpu_s(engine) / actions,
                       (in_container - container) / actions if container is not None else float("nan"),
                       spent / actions]
         worker.close()
