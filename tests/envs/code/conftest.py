@@ -10,11 +10,10 @@ from __future__ import annotations
 import os
 
 import pytest
+from sandbox_cases import TEST_LIMITS
 
-from mulligan.envs.code.sandbox import Limits, make_sandbox
+from mulligan.envs.code.sandbox import make_sandbox
 from mulligan.errors import DependencyNotInstalled, SandboxError
-
-TEST_LIMITS = Limits(wall_s=3.0, memory_mb=256, pids=64, output_bytes=64 * 1024, disk_mb=32)
 
 
 def in_ci() -> bool:
@@ -43,12 +42,19 @@ def docker_ready() -> None:
     pytest.skip(f"Docker sandbox not usable here: {problem} (scripts/ci-docker.sh sets it up)")
 
 
+PATHS = {"warm": {}, "exec": {"server": False}}
+"""How actions reach a container: the warm supervisor (the default), or one ``docker exec`` each."""
+
+
 @pytest.fixture(scope="module")
-def docker_sandbox(docker_ready):
-    """A Docker pool with tight limits, closed (every container removed) after the module."""
+def docker_sandbox(docker_ready, request):
+    """A Docker pool with tight limits, closed (every container removed) after the module.
+
+    Tests parametrized with ``ON_EVERY_PATH`` (``sandbox_cases``) get one pool per path of ``PATHS``.
+    """
     from mulligan.envs.code.sandbox.containers import connect, sandbox_containers
 
-    sandbox = make_sandbox("docker", TEST_LIMITS, warm=2)
+    sandbox = make_sandbox("docker", TEST_LIMITS, warm=2, **PATHS[getattr(request, "param", "warm")])
     yield sandbox
     held = sandbox.container_ids()
     sandbox.close()

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from mulligan.envs.code.sandbox import ExecResult, Session
+import pytest
+
+from mulligan.envs.code.sandbox import ExecResult, Limits, Session
+
+TEST_LIMITS = Limits(wall_s=3.0, memory_mb=256, pids=64, output_bytes=64 * 1024, disk_mb=32)
+
+ON_EVERY_PATH = pytest.mark.parametrize("docker_sandbox", ["warm", "exec"], indirect=True)
+"""Run a Docker test on the warm path and on one ``docker exec`` per action (see conftest's ``PATHS``)."""
 
 
 def run(session: Session, code: str, stdin: str = "", **kw) -> ExecResult:

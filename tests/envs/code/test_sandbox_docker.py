@@ -12,7 +12,7 @@ import textwrap
 import time
 
 import pytest
-from sandbox_cases import check_background_processes_are_killed, check_basic_contract, check_limits, run
+from sandbox_cases import ON_EVERY_PATH, check_background_processes_are_killed, check_basic_contract, check_limits, run
 
 from mulligan.envs.code.sandbox import make_sandbox
 from mulligan.envs.code.sandbox.containers import (
@@ -35,21 +35,25 @@ def owned_by(pid: int) -> list[str]:
             if (c.get("Labels") or {}).get(OWNER_LABEL, "").startswith(f"{host}:{pid}:")]
 
 
+@ON_EVERY_PATH
 def test_contract(docker_sandbox):
     with docker_sandbox.session() as s:
         check_basic_contract(s)
 
 
+@ON_EVERY_PATH
 def test_limits(docker_sandbox):
     with docker_sandbox.session() as s:
         check_limits(s)
 
 
+@ON_EVERY_PATH
 def test_background_processes(docker_sandbox):
     with docker_sandbox.session() as s:
         check_background_processes_are_killed(s)
 
 
+@ON_EVERY_PATH
 def test_the_program_runs_unprivileged_in_a_read_only_container(docker_sandbox):
     code = textwrap.dedent("""
         import json, os
@@ -62,16 +66,29 @@ def test_the_program_runs_unprivileged_in_a_read_only_container(docker_sandbox):
     assert facts == {"uid": 10001, "cwd": "/work", "caps": "0000000000000000", "nnp": "1", "net": ["lo"]}
 
 
-def test_every_session_gets_a_fresh_container_and_work_dir(docker_sandbox):
-    a = docker_sandbox.session()
-    run(a, "open('/work/secret.txt', 'w').write('episode a'); open('/tmp/t.txt', 'w').write('a')")
-    with docker_sandbox.session() as b:
-        assert b.container_id != a.container_id
-        r = run(b, "import os\nprint(sorted(os.listdir('/work')), os.listdir('/tmp'))")
-        assert r.stdout == "['main.py'] []\n"
-    gone = a.container_id
-    a.close()
-    assert wait_gone(connect(), [gone])
+@ON_EVERY_PATH
+def test_every_session_gets_its_own_container_and_a_fresh_work_dir(docker_sandbox):
+    fresh = "import os\nprint(sorted(os.listdir('/work')), os.listdir('/tmp'))"
+    with docker_sandbox.session() as a:
+        run(a, "open('/work/secret.txt', 'w').write('episode a'); open('/tmp/t.txt', 'w').write('a')")
+        with docker_sandbox.session() as b:
+            assert b.container_id != a.container_id
+            assert run(b, fresh).stdout == "['main.py'] []\n"
+    for _ in range(3):  # containers given back come again, emptied
+        with docker_sandbox.session() as c:
+            assert run(c, fresh).stdout == "['main.py'] []\n"
+
+
+def test_without_reuse_a_container_is_removed_with_its_session(docker_ready):
+    sandbox = make_sandbox("docker", warm=0, reuse=1)
+    try:
+        session = sandbox.session()
+        assert run(session, "print(1)").stdout == "1\n"
+        gone = session.container_id
+        session.close()
+        assert wait_gone(connect(), [gone])
+    finally:
+        sandbox.close()
 
 
 def test_the_pool_keeps_containers_warm_and_close_removes_them(docker_ready):
@@ -80,7 +97,7 @@ def test_the_pool_keeps_containers_warm_and_close_removes_them(docker_ready):
     deadline = time.monotonic() + 20
     while sandbox.stats()["idle"] < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert sandbox.stats() == {"idle": 2, "leased": 1, "starting": 0}
+    assert sandbox.stats() == {"idle": 2, "leased": 1, "starting": 0, "resetting": 0}
     ids = sandbox.container_ids()
     assert len(ids) == 3 and set(ids) <= set(owned_by(os.getpid()))
     started = time.perf_counter()

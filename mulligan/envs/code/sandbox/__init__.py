@@ -2,9 +2,10 @@
 
 ``make_sandbox("docker" | "local", limits)`` builds a backend; ``shared_sandbox`` returns one
 backend per (name, limits) for the whole process, so episodes made by the runner share a warm
-pool. ``MULLIGAN_SANDBOX`` names the backend used when none is given (default ``docker``): the
-local backend, which is no security boundary, is never chosen silently. Shared Docker pools are
-closed at exit (see :mod:`~mulligan.envs.code.sandbox.docker_pool`) or by :func:`close_shared`.
+pool (:func:`configure_shared` sets its options). ``MULLIGAN_SANDBOX`` names the backend used
+when none is given (default ``docker``): the local backend, which is no security boundary, is
+never chosen silently. Shared Docker pools are closed at exit (see
+:mod:`~mulligan.envs.code.sandbox.docker_pool`) or by :func:`close_shared`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from mulligan.errors import ConfigError
 
 BACKENDS = ("docker", "local")
 _SHARED: dict[tuple[str, Limits], Sandbox] = {}
+_SHARED_OPTIONS: dict[str, dict] = {}
 _SHARED_LOCK = threading.Lock()
 
 
@@ -31,7 +33,8 @@ def make_sandbox(name: str | None = None, limits: Limits | None = None, **option
     Args:
         name: ``"docker"`` or ``"local"``; None reads ``MULLIGAN_SANDBOX`` (default ``docker``).
         limits: Resource limits (defaults: :class:`Limits`).
-        **options: Backend options (Docker: ``image``, ``warm``).
+        **options: Backend options (Docker: ``image``, ``warm``, ``server``, ``zygote``, ``reuse``;
+            see :class:`~mulligan.envs.code.sandbox.docker_pool.DockerSandbox`).
 
     Raises:
         ConfigError: Unknown backend name.
@@ -54,8 +57,22 @@ def shared_sandbox(name: str | None = None, limits: Limits | None = None) -> San
     key = (name or default_backend(), limits or Limits())
     with _SHARED_LOCK:
         if key not in _SHARED:
-            _SHARED[key] = make_sandbox(*key)
+            _SHARED[key] = make_sandbox(*key, **_SHARED_OPTIONS.get(key[0], {}))
         return _SHARED[key]
+
+
+def configure_shared(name: str, **options) -> None:
+    """Set the options of the process-wide ``name`` backends (see :func:`make_sandbox`).
+
+    Open ones of that name are closed; the next :func:`shared_sandbox` makes one with ``options``.
+    """
+    make_sandbox(name, **options).close()  # a bad name or option fails here, not in an episode
+    with _SHARED_LOCK:
+        _SHARED_OPTIONS[name] = dict(options)
+        stale = [key for key in _SHARED if key[0] == name]
+        sandboxes = [_SHARED.pop(key) for key in stale]
+    for sandbox in sandboxes:
+        sandbox.close()
 
 
 def close_shared() -> None:
@@ -75,6 +92,7 @@ __all__ = [
     "Sandbox",
     "Session",
     "close_shared",
+    "configure_shared",
     "default_backend",
     "make_sandbox",
     "shared_sandbox",

@@ -23,6 +23,8 @@ KilledReason = Literal["timeout", "output_limit", "memory", "cpu_limit", "sandbo
 
 SUPERVISOR_SOURCE = (Path(__file__).parent / "supervisor.py").read_text()
 """Source of the supervisor, sent to every sandbox process as ``python3 -c``."""
+ZYGOTE_SOURCE = (Path(__file__).parent / "zygote.py").read_text()
+"""Source of the warm supervisor's zygote (``python3 -c``)."""
 
 
 class Limits(BaseModel):
@@ -196,4 +198,4 @@ def parse_supervisor_output(stdout: bytes, stderr: bytes, exit_code: int | None)
     )
 
 
-__all__ = ["ExecResult", "KilledReason", "Limits", "SUPERVISOR_SOURCE", "Sandbox", "Session"]
+__all__ = ["ExecResult", "KilledReason", "Limits", "ZYGOTE_SOURCE", "SUPERVISOR_SOURCE", "Sandbox", "Session"]
