@@ -11,10 +11,21 @@ import re
 import time
 from typing import Any
 
-from mulligan.agents.base import EpisodeState, TextAgent
+from pydantic import Field
+
+from mulligan.agents.base import AgentConfig, EpisodeState, TextAgent
 from mulligan.errors import ConfigError
 from mulligan.llm.base import Completion
 from mulligan.records import Message
+
+
+class ExpertConfig(AgentConfig):
+    """Options of the expert agent."""
+
+    noise: float = Field(0.0, ge=0.0, le=1.0)
+    """Probability that a turn is perturbed (a deliberate slip the expert then recovers from)."""
+    noise_seed: int = 0
+    """Seed of the perturbations."""
 
 
 class ExpertAgent(TextAgent):
@@ -24,20 +35,20 @@ class ExpertAgent(TextAgent):
     off-plan command, flagged ``info["perturbed"]`` on the step and ``train=False`` on the message,
     after which the expert recovers
     from wherever it ended up. Trained with the perturbed turns masked out, a policy learns to
-    recover from its own slips instead of only ever seeing flawless episodes.
-
-    Args:
-        noise: Probability that a turn is perturbed.
-        noise_seed: Seed of the perturbations.
+    recover from its own slips instead of only ever seeing flawless episodes. Options:
+    :class:`ExpertConfig` (``noise``, ``noise_seed``).
     """
 
     name = "expert"
     source = "expert"
+    needs_llm = False
+    config_class = ExpertConfig
+    config: ExpertConfig
 
-    def __init__(self, llm: Any = None, config: Any = None, *, noise: float = 0.0, noise_seed: int = 0, **overrides):
+    def __init__(self, llm: Any = None, config: AgentConfig | None = None, **overrides: Any):
         super().__init__(llm, config, **overrides)
-        self.noise = noise
-        self.rng = random.Random(noise_seed)
+        self.noise = self.config.noise
+        self.rng = random.Random(self.config.noise_seed)
 
     @property
     def model_name(self) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 import gymnasium as gym
 
 from mulligan.agents.base import AgentConfig
-from mulligan.agents.options import build_config, helper_llm
+from mulligan.agents.options import helper_llm
 from mulligan.agents.react import ReActAgent
 from mulligan.memory.reflections import ReflectionMemory
 from mulligan.records import Reflection, Trajectory
@@ -42,10 +42,11 @@ class ReflexionAgent(ReActAgent):
     """ReAct with trials and a per-task reflection memory (see the module docstring)."""
 
     name = "reflexion"
+    config_class = ReflexionConfig
+    config: ReflexionConfig
 
     def __init__(self, llm: Any = None, config: AgentConfig | None = None, **overrides: Any):
-        super().__init__(llm)
-        self.config: ReflexionConfig = build_config(ReflexionConfig, config, overrides)
+        super().__init__(llm, config, **overrides)
         spec = self.config.reflector_model if self.config.reflector == "llm" else None
         self.reflector = make_reflector(self.config.reflector, helper_llm(spec, llm))
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mulligan.errors import DependencyNotInstalled
-from mulligan.llm.base import ChatRequest, Completion
+from mulligan.llm.base import RAW_ARGUMENTS, ChatRequest, Completion
 from mulligan.llm.retry import RetryPolicy, retry_async
 from mulligan.records import ToolCall, Usage
 
@@ -66,7 +66,7 @@ def _tool_call(raw: Any) -> ToolCall:
         arguments = None
     if not isinstance(arguments, dict):
         # Kept verbatim so the agent can show the model what it got wrong.
-        arguments = {"_raw": text}
+        arguments = {RAW_ARGUMENTS: text}
     kwargs = {"id": raw.id} if getattr(raw, "id", None) else {}
     return ToolCall(name=function.name or "", arguments=arguments, **kwargs)
 
