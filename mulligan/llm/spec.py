@@ -237,6 +237,20 @@ def check_options(factory: Callable[..., Any], backend: str, options: dict[str, 
     return {**options, **{k: getattr(checked, k) for k in known}}
 
 
+def takes_option(spec: str, option: str) -> bool:
+    """Whether the backend ``spec`` names declares ``option`` and the spec does not set it already."""
+    parsed = parse_spec(spec)
+    if option in parsed.options:
+        return False
+    backend = "transformers" if parsed.backend == "default" else parsed.backend
+    try:
+        params = inspect.signature(_factory(backend)).parameters
+    except (TypeError, ValueError):
+        return False
+    return option in params and params[option].kind in (inspect.Parameter.KEYWORD_ONLY,
+                                                         inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
 def make_llm(spec: str, **overrides: Any) -> LLM:
     """Build the backend a spec string names.
 

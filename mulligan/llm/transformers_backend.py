@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
+import random
 import threading
 import time
 from dataclasses import dataclass
@@ -113,6 +114,9 @@ class TransformersLLM:
         local_files_only: Never download; defaults to True for an existing local folder.
         trust_remote_code: Allow model code shipped with the checkpoint.
         prefix_cache: How many recent sequences' keys and values to keep for reuse (0: none).
+        seed: Seeds sampling for requests that give no seed of their own: each sampling call draws
+            its seed from this one, so a run is reproducible and a new seed samples differently.
+            None leaves torch's global random state as it is.
     """
 
     supports_tools = False
@@ -128,8 +132,10 @@ class TransformersLLM:
         local_files_only: bool | None = None,
         trust_remote_code: bool = False,
         prefix_cache: int = 64,
+        seed: int | None = None,
     ):
         torch, transformers = _import_torch_transformers()
+        self._seeds = random.Random(seed) if seed is not None else None
         self._torch = torch
         self.path = str(path)
         self.name = f"transformers:{path}"
@@ -226,6 +232,8 @@ class TransformersLLM:
             batch = self._batch(rows, reserve=kwargs["max_new_tokens"])
             if params.temperature > 0 and params.seed is not None:
                 torch.manual_seed(params.seed)
+            elif params.temperature > 0 and self._seeds is not None:
+                torch.manual_seed(self._seeds.getrandbits(63))
             out = self.model.generate(**batch.model_inputs(), **kwargs)
             new = out.sequences[:, batch.width :].tolist()
             done = [self._finish(request, ids, len(row), 0.0) for request, ids, row in zip(requests, new, rows)]
