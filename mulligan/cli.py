@@ -173,22 +173,35 @@ def show(
 @app.command()
 def serve(
     model: Optional[str] = typer.Option(None, help="Model spec to serve (default: the embedded policy)."),
-    host: str = typer.Option("127.0.0.1", help="Address to bind."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind (other than loopback only with --api-key)."),
     port: int = typer.Option(8000, help="Port."),
-    name: str = typer.Option("mulligan-default", help="Model name reported by /v1/models."),
+    name: str = typer.Option("mulligan-default", help="Model name reported by /v1/models (others get 404)."),
+    api_key: Optional[str] = typer.Option(
+        None, envvar="MULLIGAN_API_KEY", help="Require 'Authorization: Bearer KEY' on /v1 (env MULLIGAN_API_KEY)."
+    ),
+    max_tokens: int = typer.Option(1024, help="Reply tokens one request may ask for at most."),
+    max_input_tokens: Optional[int] = typer.Option(None, help="Prompt tokens at most (default: the model's context)."),
+    max_request_kb: int = typer.Option(1024, help="Size of one request body at most, in KiB."),
+    timeout: float = typer.Option(600, help="Seconds one request may take; then the model stops it (504)."),
 ) -> None:
     """Serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions)."""
     from mulligan.llm import make_llm
+    from mulligan.llm.serve import Limits, is_loopback
     from mulligan.llm.serve import serve as serve_forever
 
+    if not api_key and not is_loopback(host):
+        _fail(MulliganError(f"--host {host} exposes the model beyond this machine: give --api-key "
+                            "(or MULLIGAN_API_KEY), or bind 127.0.0.1"))
+    limits = Limits(max_request_bytes=max_request_kb * 1024, max_tokens=max_tokens, max_input_tokens=max_input_tokens)
     try:
         if model in (None, "default"):
             _ensure_default_policy()
         llm = make_llm(model or "default")
     except MulliganError as e:
         _fail(e)
-    console.print(f"serving {llm.name} as {name!r} on http://{host}:{port}/v1")
-    serve_forever(llm, host=host, port=port, model_name=name)
+    console.print(f"serving {llm.name} as {name!r} on http://{host}:{port}/v1"
+                  + (" (API key required)" if api_key else ""), markup=False)
+    serve_forever(llm, host=host, port=port, model_name=name, api_key=api_key, limits=limits, timeout_s=timeout)
 
 
 @app.command()

@@ -28,14 +28,15 @@ def unknown_option(key: str, known: list[str], what: str) -> ConfigError:
     return ConfigError(f"unknown {what} option {key!r}.{did_you_mean(key, known)} Options: {', '.join(known)}")
 
 
-def validation_message(error: ValidationError, what: str) -> str:
+def validation_message(error: ValidationError, what: str, noun: str = "option") -> str:
     """The first problem of a pydantic error as one line: option, value given, what it accepts."""
+    what = f"{what} {noun}" if what else noun
     first = error.errors()[0]
     where = ".".join(str(part) for part in first.get("loc", ())) or "?"
     message = str(first.get("msg", "invalid")).rstrip(".")
     message = message[:1].lower() + message[1:]
     if first.get("type") == "extra_forbidden":
-        return f"unknown {what} option {where!r}."
+        return f"unknown {what} {where!r}."
     given = first.get("input")
     shown = f" = {given!r}" if not isinstance(given, (dict, BaseModel)) else ""
     more = len(error.errors()) - 1
@@ -45,7 +46,7 @@ def validation_message(error: ValidationError, what: str) -> str:
     if isinstance(given, str) and isinstance(expected, str):
         choices = [c.strip(" '") for c in expected.replace(" or ", ",").split(",") if c.strip(" '")]
         hint = did_you_mean(given, choices)
-    return f"bad {what} option {where!r}{shown}: {message}{tail}.{hint}"
+    return f"bad {what} {where!r}{shown}: {message}{tail}.{hint}"
 
 
 def build_options(config_class: type[M], values: Mapping[str, Any], what: str, base: BaseModel | None = None) -> M:

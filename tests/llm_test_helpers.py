@@ -50,3 +50,48 @@ class FailingLLM:
 
     def close(self) -> None:
         pass
+
+
+class StuckLLM:
+    """A backend wedged in one long call that ignores cancellation until ``release()``.
+
+    It stands in for a model stuck in a forward pass (a hung GPU, a runaway kernel), which no
+    local model reproduces on demand; the server must report it on ``/health``.
+    """
+
+    name = "stuck"
+    supports_tools = False
+    max_batch_size = 8
+
+    def __init__(self) -> None:
+        import threading
+
+        self._released = threading.Event()
+
+    def release(self) -> None:
+        self._released.set()
+
+    async def generate(self, requests: list[ChatRequest]) -> list[Completion]:
+        import asyncio
+
+        await asyncio.shield(asyncio.to_thread(self._released.wait))
+        return [Completion(text="late") for _ in requests]
+
+    def close(self) -> None:
+        self.release()
+
+
+class Recording:
+    """A real backend with every completion it returned recorded (``outputs``); otherwise the backend itself."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.outputs: list[Completion] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def generate(self, requests: list[ChatRequest]) -> list[Completion]:
+        out = await self.inner.generate(requests)
+        self.outputs.extend(out)
+        return out

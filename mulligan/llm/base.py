@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from mulligan.records import Message, ToolCall, Usage
 
@@ -41,6 +41,20 @@ class ChatRequest(BaseModel):
     """OpenAI-style tool schemas, for backends with native tool calls."""
     episode_id: str | None = None
     """Which episode asks; lets stateful backends (scripted) keep one cursor per episode."""
+    _cancelled: bool = PrivateAttr(default=False)
+
+    def cancel(self) -> None:
+        """Ask the backend to stop generating this request (its caller timed out or left).
+
+        Backends that generate step by step (transformers) end it at the next step with
+        ``finish_reason="cancelled"``; the others may finish it. Safe to call from any thread.
+        """
+        self._cancelled = True
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether :meth:`cancel` was called."""
+        return self._cancelled
 
 
 class Completion(BaseModel):
