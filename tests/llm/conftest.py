@@ -66,14 +66,24 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     return path
 
 
+def _cpu_llm(path: Path):
+    from mulligan.llm.transformers_backend import TransformersLLM
+
+    llm = TransformersLLM(path, device="cpu", max_batch_size=8)
+    yield llm
+    llm.close()
+
+
 @pytest.fixture(scope="session")
 def tiny_llm(tiny_checkpoint):
     """The transformers backend on the tiny checkpoint, on CPU."""
-    from mulligan.llm.transformers_backend import TransformersLLM
+    yield from _cpu_llm(tiny_checkpoint)
 
-    llm = TransformersLLM(tiny_checkpoint, device="cpu", max_batch_size=8)
-    yield llm
-    llm.close()
+
+@pytest.fixture(scope="session")
+def endless_llm(endless_checkpoint):
+    """The transformers backend on the endless checkpoint, on CPU."""
+    yield from _cpu_llm(endless_checkpoint)
 
 
 @pytest.fixture

@@ -37,15 +37,6 @@ def tiny_server(tiny_llm):
         yield handle
 
 
-@pytest.fixture(scope="module")
-def endless_llm(endless_checkpoint):
-    from mulligan.llm.transformers_backend import TransformersLLM
-
-    llm = TransformersLLM(endless_checkpoint, device="cpu", max_batch_size=8)
-    yield llm
-    llm.close()
-
-
 def sdk(handle, key="unused"):
     return openai.OpenAI(base_url=handle.api_base, api_key=key, max_retries=0, timeout=300)
 
