@@ -11,7 +11,7 @@ Starts ``mulligan serve`` as its own process on loopback, then:
 
     python benchmarks/serve_burst.py                          # the default policy, bursts 16, 64, 256
     python benchmarks/serve_burst.py --model transformers:CKPT --bursts 16,64 --max-tokens 16
-    python benchmarks/serve_burst.py --stand-in               # an untrained model of the default policy's shape
+    python benchmarks/serve_burst.py --stand-in /tmp/stand-in --threads 1   # an untrained model of its shape
 """
 
 from __future__ import annotations
@@ -44,16 +44,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+STAND_IN_SHAPE = {"hidden_size": 256, "num_layers": 4, "num_heads": 8, "max_position_embeddings": 4096}
+"""The default policy's shape (recipe v2): 4 layers of width 256, a 1,024-token vocabulary, 4,096 positions."""
+
+
 def stand_in_checkpoint(folder: Path) -> str:
-    """An untrained Llama with the default policy's shape and a tokenizer trained on household text."""
+    """An untrained Llama of the default policy's shape with a tokenizer trained on household text
+    (built once into ``folder``). Untrained, it rarely ends a reply early: every request generates
+    about its ``max_tokens``, the server's worst case."""
     from mulligan.envs.household import solve
     from mulligan.training.tiny import build_tiny_model, build_tokenizer
 
-    texts = [f"{s.subgoal}\n{s.action}" for i in range(200) for s in solve(f"train-{i}").steps]
-    tokenizer = build_tokenizer(texts * 3, vocab_size=1024)
-    model = build_tiny_model(tokenizer)
-    tokenizer.save_pretrained(folder)
-    model.save_pretrained(folder)
+    if not (folder / "config.json").exists():
+        texts = [f"{s.subgoal}\n{s.action}" for i in range(200) for s in solve(f"train-{i}").steps]
+        tokenizer = build_tokenizer(texts * 3, vocab_size=1024)
+        model = build_tiny_model(tokenizer, **STAND_IN_SHAPE)
+        folder.mkdir(parents=True, exist_ok=True)
+        tokenizer.save_pretrained(folder)
+        model.save_pretrained(folder)
     return f"transformers:{folder}"
 
 
@@ -164,8 +172,9 @@ def context_length(spec: str) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default", help="Model spec to serve (default: the embedded policy).")
-    parser.add_argument("--stand-in", action="store_true",
-                        help="Serve an untrained model of the default policy's shape instead of --model.")
+    parser.add_argument("--stand-in", nargs="?", const="", default=None, metavar="DIR",
+                        help="Serve an untrained model of the default policy's shape (built into DIR, or a "
+                             "temporary folder) instead of --model.")
     parser.add_argument("--bursts", default="16,64,256")
     parser.add_argument("--max-tokens", type=int, default=16, help="max_tokens of each burst request.")
     parser.add_argument("--limit", type=int, default=1024, help="The server's --max-tokens (the maximum-size reply).")
@@ -173,7 +182,7 @@ def main() -> int:
                         help="OMP_NUM_THREADS of the server (1 on a crowded machine: spinning threads cost more).")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        spec = stand_in_checkpoint(Path(tmp)) if args.stand_in else args.model
+        spec = stand_in_checkpoint(Path(args.stand_in or tmp)) if args.stand_in is not None else args.model
         if spec == "default":
             from mulligan.training.default_policy import ensure_default_policy
 

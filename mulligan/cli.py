@@ -254,7 +254,7 @@ def export(
         table.add_row(source, f"{c.rows:,}", f"{c.tokens:,}", f"{c.trainable:,}")
     console.print(table)
     if stats.note:
-        console.print(f"[yellow]note:[/yellow] {stats.note}")
+        console.print(f"[yellow]note:[/yellow] {escape(stats.note)}")
 
 
 @app.command()
