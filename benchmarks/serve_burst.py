@@ -96,6 +96,10 @@ class Server:
                 time.sleep(0.5)
         raise SystemExit("mulligan serve did not come up")
 
+    def tail(self, chars: int = 3000) -> str:
+        self.log.seek(0)
+        return self.log.read()[-chars:]
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=60)
@@ -112,7 +116,7 @@ def one(url: str, body: dict, results: list, index: int, start: threading.Barrie
         detail = "" if ok else f"{response.status_code}: {response.text[:200]}"
         tokens = response.json()["usage"]["completion_tokens"] if ok else 0
     except httpx.HTTPError as e:
-        ok, detail, tokens = False, f"{type(e).__name__}: {e}", 0
+        ok, detail, tokens = False, f"after {time.perf_counter() - began:.1f} s, {type(e).__name__}: {e}", 0
     results[index] = (ok, time.perf_counter() - began, detail, tokens)
 
 
@@ -204,6 +208,8 @@ def main() -> int:
                 failures = [r[2] for r in results if not r[0]]
                 for detail in failures[:3]:
                     console.print(f"  failure: {detail}", markup=False)
+                if failures:
+                    console.print(f"  server log: {server.tail()}", markup=False)
                 table.add_row(str(n), f"{percentile(latencies, 0.5):.2f}", f"{percentile(latencies, 0.95):.2f}",
                               f"{max(latencies):.2f}", str(len(failures)), f"{sum(r[3] for r in results) / wall:.0f}")
             console.print(table)

@@ -56,15 +56,17 @@ def build_options(config_class: type[M], values: Mapping[str, Any], what: str, b
         config_class: A pydantic model whose fields are the options.
         values: The options given by the user.
         what: What the options belong to, for messages (``agent 'react'``, ``backend 'litellm'``).
-        base: A config whose fields are the starting point (any pydantic model; its fields that
-            ``config_class`` lacks are dropped).
+        base: A config whose set fields are the starting point (any pydantic model; its fields
+            that ``config_class`` lacks are dropped).
 
     Raises:
         ConfigError: An unknown option (with a close match and the known ones) or a bad value.
     """
     known = list(config_class.model_fields)
     fields = config_class.model_fields
-    merged = {k: v for k, v in (base.model_dump() if base is not None else {}).items() if k in fields}
+    # Only what the base config set: another class's defaults must not override this one's.
+    merged = {k: v for k, v in (base.model_dump(exclude_unset=True) if base is not None else {}).items()
+              if k in fields}
     for key, value in values.items():
         head, _, rest = key.partition(".")
         if head not in fields:

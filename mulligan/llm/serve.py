@@ -124,7 +124,9 @@ class _App:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
-    timeout = 60  # seconds a connection may sit idle (or trickle its request) before it is closed
+    # Seconds a connection may sit idle (or trickle its request) before it is closed: long enough for
+    # a client starved of CPU in a burst to send its request, short enough that idle ones go.
+    timeout = 300
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         log.debug("%s " + format, self.address_string(), *args)
@@ -144,10 +146,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _client_gone(self) -> bool:
         """Whether the client closed its connection (a readable socket with nothing to read)."""
+        poller = select.poll()  # not select(): it fails on descriptors past 1024, which a busy server reaches
+        poller.register(self.connection, select.POLLIN | select.POLLHUP | select.POLLERR)
+        if not poller.poll(0):
+            return False
         try:
-            readable, _, _ = select.select([self.connection], [], [], 0)
-            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
-        except (OSError, ValueError):
+            return self.connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
             return True
 
     def _authorized(self) -> bool:
@@ -214,6 +221,10 @@ class _Handler(BaseHTTPRequestHandler):
         except BadRequest as e:
             kind = "not_found_error" if e.status == 404 else "invalid_request_error"
             self._send(e.status, error_body(str(e), kind, e.code))
+            return
+        except Exception as e:  # noqa: BLE001 - a bug in checking one request must not drop the connection
+            log.exception("checking a request failed")
+            self._send(500, error_body(f"{type(e).__name__}: {e}", "server_error"))
             return
         try:
             completion = app.answer(request, self._client_gone)
