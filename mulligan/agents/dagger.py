@@ -84,7 +84,7 @@ class DaggerAgent(ExpertAgent):
             proposed = None
         if proposed is not None and normalize_action(proposed) == normalize_action(action):
             return label.model_copy(update={"meta": {"dagger": "agree"}})
-        if self.rng.random() < self.beta:
+        if self.rng.random() < self.config.beta:
             return label.model_copy(update={"meta": {"dagger": "corrected", "proposed": proposal.text}})
         return proposal.model_copy(update={"meta": {**proposal.meta, "dagger": "policy", "train": False}})
 
