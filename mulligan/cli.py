@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mulligan.envs.code.cli import app as sandbox_app
@@ -25,7 +26,7 @@ console = Console()
 
 def _fail(e: Exception) -> None:
     # soft_wrap: the message stays one line however narrow the terminal (scripts grep it).
-    console.print(f"[red]error:[/red] {e}", soft_wrap=True)
+    console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -67,14 +68,22 @@ def envs() -> None:
 def run(
     env: str = typer.Argument("mulligan/Household-v0", help="Environment id (see `mulligan envs`)."),
     split: str = typer.Option("unseen", help="Task split."),
-    tasks: Optional[int] = typer.Option(50, help="Number of tasks (all of a finite suite when omitted there)."),
-    agent: str = typer.Option("react", help="Agent: react, expert, ..."),
+    tasks: Optional[int] = typer.Option(
+        None, help="Number of tasks (default: all of a finite split, 50 of an unlimited one)."
+    ),
+    agent: str = typer.Option("react", help="Agent: react, expert, reflexion, critic, ... or pkg.module:Class."),
     model: Optional[str] = typer.Option(None, help="Model spec (see README); default: the embedded tiny policy."),
     concurrency: int = typer.Option(8, help="Episodes in flight."),
     out: Optional[Path] = typer.Option(None, help="Run directory (default: runs/<env>-<split>-<agent>-<time>)."),
-    resume: bool = typer.Option(False, help="Finish an interrupted run in --out."),
-    seed: int = typer.Option(0, help="Seed for env resets and sampling."),
-    start: int = typer.Option(0, help="Index of the first task of the split."),
+    resume: bool = typer.Option(False, help="Finish an interrupted run in --out (which must be given)."),
+    retry_errors: bool = typer.Option(
+        True, help="On --resume, run again the tasks whose episodes ended in a provider error."
+    ),
+    seed: Optional[int] = typer.Option(
+        None, help="Seed of env resets, the model's sampling and a random draw of the tasks "
+        "(without it: seed 0, tasks in index order from --start)."
+    ),
+    start: int = typer.Option(0, help="Index of the first task of the split (or of the seeded draw)."),
     suite: Optional[str] = typer.Option(None, help="Task suite of the env (default: its default suite)."),
     max_steps: Optional[int] = typer.Option(None, help="Env step cap (default: the env's)."),
     option: list[str] = typer.Option([], "--option", "-o", help="Agent option KEY=VALUE (repeatable)."),
@@ -82,27 +91,49 @@ def run(
     memory_option: list[str] = typer.Option([], help="Memory option KEY=VALUE: k, lessons, write, dense, ..."),
 ) -> None:
     """Run an agent on a task suite and print the results table."""
-    from mulligan.agents import agent_needs_llm
+    from mulligan.agents import agent_needs_llm, check_agent_options
     from mulligan.runner.report import episode_progress, summary_table
-    from mulligan.runner.runner import RunConfig, run_suite
+    from mulligan.runner.runner import RunConfig, default_task_count, run_suite
 
+    if resume and out is None:
+        _fail(MulliganError("--resume needs --out: the run directory to finish"))
     if out is None:
         name = env.split("/")[-1].split("-")[0].lower()
-        out = Path("runs") / f"{name}-{split}-{agent}-{time.strftime('%Y%m%d-%H%M%S')}"
+        out = Path("runs") / f"{name}-{split}-{agent.rpartition(':')[2]}-{time.strftime('%Y%m%d-%H%M%S')}"
     try:
         config = RunConfig(
-            env=env, split=split, suite=suite, tasks=tasks, start=start, agent=agent, model=model,
-            concurrency=concurrency, seed=seed, max_steps=max_steps, out=str(out),
+            env=env, split=split, suite=suite, start=start, agent=agent, model=model,
+            tasks=tasks if tasks is not None else default_task_count(env, suite, split),
+            concurrency=concurrency, seed=seed or 0, task_seed=seed, max_steps=max_steps, out=str(out),
             agent_options=_parse_options(option), memory=str(memory) if memory else None,
             memory_options=_parse_options(memory_option),
         )
+        check_agent_options(agent, config.agent_options)
         if model in (None, "default") and agent_needs_llm(agent):
             _ensure_default_policy()
         with episode_progress(None, f"{agent} on {env} {split}", console=console) as on_episode:
-            result = asyncio.run(run_suite(config, resume=resume, on_episode=on_episode))
+            result = asyncio.run(run_suite(config, resume=resume, on_episode=on_episode, retry_errors=retry_errors))
     except MulliganError as e:
         _fail(e)
+    except KeyboardInterrupt:
+        _interrupted(out)
+    if result.retried:
+        console.print(f"ran again {result.retried} task(s) whose episodes had ended in a provider error "
+                      f"(the old ones are in {out / 'retried.jsonl'})")
     console.print(summary_table(result.summary, title=f"Results ({out})"))
+
+
+def _interrupted(out: Path) -> None:
+    """Ctrl-C: say what was kept and how to go on, in one line, and exit 130."""
+    from mulligan.runner.rundir import RunDir
+
+    try:
+        saved = len({t.key for t in RunDir(out).trajectories()})
+    except MulliganError:
+        saved = 0
+    console.print(f"interrupted: {saved} finished task(s) saved in {escape(str(out))}; "
+                  "run the same command with --resume to finish", soft_wrap=True)
+    raise typer.Exit(130)
 
 
 @app.command()
@@ -120,9 +151,9 @@ def show(
         rundir = RunDir(run_dir)
         config = rundir.load_config()
         trajs = rundir.trajectories()
+        summary = rundir.load_summary() or {}
     except MulliganError as e:
         _fail(e)
-    summary = rundir.load_summary() or {}
     summary.update(summarize(trajs))
     for k in ("env", "split", "agent", "model"):
         summary.setdefault(k, config.get(k))
@@ -140,22 +171,35 @@ def show(
 @app.command()
 def serve(
     model: Optional[str] = typer.Option(None, help="Model spec to serve (default: the embedded policy)."),
-    host: str = typer.Option("127.0.0.1", help="Address to bind."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind (other than loopback only with --api-key)."),
     port: int = typer.Option(8000, help="Port."),
-    name: str = typer.Option("mulligan-default", help="Model name reported by /v1/models."),
+    name: str = typer.Option("mulligan-default", help="Model name reported by /v1/models (others get 404)."),
+    api_key: Optional[str] = typer.Option(
+        None, envvar="MULLIGAN_API_KEY", help="Require 'Authorization: Bearer KEY' on /v1 (env MULLIGAN_API_KEY)."
+    ),
+    max_tokens: int = typer.Option(1024, help="Reply tokens one request may ask for at most."),
+    max_input_tokens: Optional[int] = typer.Option(None, help="Prompt tokens at most (default: the model's context)."),
+    max_request_kb: int = typer.Option(1024, help="Size of one request body at most, in KiB."),
+    timeout: float = typer.Option(600, help="Seconds one request may take; then the model stops it (504)."),
 ) -> None:
     """Serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions)."""
     from mulligan.llm import make_llm
+    from mulligan.llm.serve import Limits, is_loopback
     from mulligan.llm.serve import serve as serve_forever
 
+    if not api_key and not is_loopback(host):
+        _fail(MulliganError(f"--host {host} exposes the model beyond this machine: give --api-key "
+                            "(or MULLIGAN_API_KEY), or bind 127.0.0.1"))
+    limits = Limits(max_request_bytes=max_request_kb * 1024, max_tokens=max_tokens, max_input_tokens=max_input_tokens)
     try:
         if model in (None, "default"):
             _ensure_default_policy()
         llm = make_llm(model or "default")
     except MulliganError as e:
         _fail(e)
-    console.print(f"serving {llm.name} as {name!r} on http://{host}:{port}/v1")
-    serve_forever(llm, host=host, port=port, model_name=name)
+    console.print(f"serving {llm.name} as {name!r} on http://{host}:{port}/v1"
+                  + (" (API key required)" if api_key else ""), markup=False)
+    serve_forever(llm, host=host, port=port, model_name=name, api_key=api_key, limits=limits, timeout_s=timeout)
 
 
 @app.command()
@@ -227,7 +271,7 @@ def export(
         table.add_row(source, f"{c.rows:,}", f"{c.tokens:,}", f"{c.trainable:,}")
     console.print(table)
     if stats.note:
-        console.print(f"[yellow]note:[/yellow] {stats.note}")
+        console.print(f"[yellow]note:[/yellow] {escape(stats.note)}")
 
 
 @app.command()
@@ -280,6 +324,7 @@ def selftrain(
     """Self-train a policy: collect with it, export, fine-tune, evaluate, N times; prints the metrics table."""
     from pydantic import ValidationError
 
+    from mulligan.options import validation_message
     from mulligan.training.methods import SelfTrainConfig
     from mulligan.training.selftrain import selftrain as run_selftrain
     from mulligan.training.selftrain_report import TABLE_WIDTH, metrics_table
@@ -293,7 +338,7 @@ def selftrain(
         )
         records = run_selftrain(config, resume=resume, console=console)
     except ValidationError as e:
-        _fail(MulliganError(f"bad self-training options: {e}"))
+        _fail(MulliganError(validation_message(e, "self-training")))
     except MulliganError as e:
         _fail(e)
     wide = Console(width=max(console.width, TABLE_WIDTH))
@@ -301,7 +346,13 @@ def selftrain(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except (MulliganError, OSError) as e:
+        # A last net under the commands' own checks: a file problem is one line, never a traceback.
+        what = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.filename and e.strerror else str(e)
+        console.print(f"[red]error:[/red] {escape(what)}", soft_wrap=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

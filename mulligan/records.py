@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mulligan.errors import CorruptFileError
 
@@ -208,10 +208,45 @@ def append_jsonl(path: str | Path, records: Iterable[BaseModel | dict[str, Any]]
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
     """Yield (line number, line without newline, whether it ended with a newline)."""
-    with open(path, "rb") as f:
-        for i, line in enumerate(f, start=1):
-            complete = line.endswith(b"\n")
-            yield i, line.rstrip(b"\r\n"), complete
+    try:
+        with open(path, "rb") as f:
+            for i, line in enumerate(f, start=1):
+                complete = line.endswith(b"\n")
+                yield i, line.rstrip(b"\r\n"), complete
+    except IsADirectoryError:
+        raise CorruptFileError(f"{path}: is a folder, not a JSONL file") from None
+    except OSError as e:
+        raise CorruptFileError(f"{path}: cannot read it ({e.strerror or e})") from None
+
+
+def iter_jsonl(path: str | Path, model: type[R] | None = None) -> Iterator[tuple[int, Any]]:
+    """Yield ``(line number, record)`` of a JSONL file, as :func:`read_jsonl` reads it.
+
+    Raises:
+        CorruptFileError: An unreadable file or line (file and line named).
+    """
+    path = Path(path)
+    if not path.exists():
+        return
+    entries = list(_lines(path))
+    for i, raw, complete in entries:
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+            record = model.model_validate(obj) if model is not None else obj
+        except Exception as e:  # noqa: BLE001 - reported with its place in the file
+            if i == len(entries) and not complete:
+                continue
+            raise CorruptFileError(f"{path}:{i}: unreadable record ({_one_line(e)})") from e
+        yield i, record
+
+
+def _one_line(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        return f"{'.'.join(str(p) for p in first.get('loc', ())) or 'record'}: {first.get('msg')}"
+    return f"{type(error).__name__}: {' '.join(str(error).split())[:200]}"
 
 
 def read_jsonl(path: str | Path, model: type[R] | None = None) -> list[Any]:
@@ -221,22 +256,7 @@ def read_jsonl(path: str | Path, model: type[R] | None = None) -> list[Any]:
     mid-line: it is skipped. Any other unparseable line raises :class:`CorruptFileError` with
     the file and line number, rather than silently losing records.
     """
-    path = Path(path)
-    if not path.exists():
-        return []
-    out: list[Any] = []
-    entries = list(_lines(path))
-    for i, raw, complete in entries:
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-            out.append(model.model_validate(obj) if model is not None else obj)
-        except Exception as e:  # noqa: BLE001 - reported with its place in the file
-            if i == len(entries) and not complete:
-                continue
-            raise CorruptFileError(f"{path}:{i}: unreadable record ({type(e).__name__}: {str(e)[:200]})") from e
-    return out
+    return [record for _, record in iter_jsonl(path, model)]
 
 
 def repair_jsonl(path: str | Path) -> int:

@@ -1,13 +1,11 @@
-"""Helpers shared by the llm tests: request builders and a fake OpenAI-compatible upstream."""
+"""Helpers shared by the llm tests: request builders, a failing backend, and the fake upstream
+(:class:`fault_server.FaultServer`, a real local OpenAI-compatible server standing in for a paid API)."""
 
 from __future__ import annotations
 
-import json
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from fault_server import FaultServer as FakeUpstream  # noqa: F401 - re-exported for the llm tests
 from mulligan.llm.base import ChatRequest, Completion, GenerationParams
 from mulligan.records import Message
 
@@ -54,83 +52,46 @@ class FailingLLM:
         pass
 
 
-class FakeUpstream:
-    """A tiny OpenAI-compatible chat server on 127.0.0.1 that stands in for a paid API.
+class StuckLLM:
+    """A backend wedged in one long call that ignores cancellation until ``release()``.
 
-    It answers ``POST /v1/chat/completions`` by popping the next status off ``script`` (200 when
-    the script is empty): an error status gets an OpenAI-style error body, 200 gets a completion
-    whose text is ``reply`` (or ``tool_calls`` when set). It records every request body it was
-    sent and the largest number of requests it handled at once (each waits ``delay_s``).
+    It stands in for a model stuck in a forward pass (a hung GPU, a runaway kernel), which no
+    local model reproduces on demand; the server must report it on ``/health``.
     """
 
+    name = "stuck"
+    supports_tools = False
+    max_batch_size = 8
+
     def __init__(self) -> None:
-        self.script: list[int] = []
-        self.reply = "hello from upstream"
-        self.tool_calls: list[dict[str, Any]] | None = None
-        self.delay_s = 0.0
-        self.bodies: list[dict[str, Any]] = []
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self._lock = threading.Lock()
-        upstream = self
+        import threading
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        self._released = threading.Event()
 
-            def log_message(self, *args: Any) -> None:
-                pass
+    def release(self) -> None:
+        self._released.set()
 
-            def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                status = upstream._enter(body)
-                try:
-                    time.sleep(upstream.delay_s)
-                    self._answer(status, body)
-                finally:
-                    upstream._leave()
+    async def generate(self, requests: list[ChatRequest]) -> list[Completion]:
+        import asyncio
 
-            def _answer(self, status: int, body: dict[str, Any]) -> None:
-                if status != 200:
-                    out: dict[str, Any] = {"error": {"message": f"scripted {status}", "type": "server_error"}}
-                else:
-                    message: dict[str, Any] = {"role": "assistant", "content": upstream.reply}
-                    if upstream.tool_calls:
-                        message = {"role": "assistant", "content": None, "tool_calls": upstream.tool_calls}
-                    out = {
-                        "id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": body["model"],
-                        "choices": [{"index": 0, "message": message,
-                                     "finish_reason": "tool_calls" if upstream.tool_calls else "stop"}],
-                        "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10},
-                    }
-                data = json.dumps(out).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+        await asyncio.shield(asyncio.to_thread(self._released.wait))
+        return [Completion(text="late") for _ in requests]
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self.api_base = f"http://127.0.0.1:{self.port}/v1"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
+    def close(self) -> None:
+        self.release()
 
-    def _enter(self, body: dict[str, Any]) -> int:
-        with self._lock:
-            self.bodies.append(body)
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-            return self.script.pop(0) if self.script else 200
 
-    def _leave(self) -> None:
-        with self._lock:
-            self.in_flight -= 1
+class Recording:
+    """A real backend with every completion it returned recorded (``outputs``); otherwise the backend itself."""
 
-    @property
-    def hits(self) -> int:
-        return len(self.bodies)
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.outputs: list[Completion] = []
 
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def generate(self, requests: list[ChatRequest]) -> list[Completion]:
+        out = await self.inner.generate(requests)
+        self.outputs.extend(out)
+        return out

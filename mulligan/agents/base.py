@@ -20,6 +20,7 @@ from mulligan.agents.admissible import AdmissibleMode, constrain, rewritten_repl
 from mulligan.agents.parsing import FORMAT_REMINDER, ParsedReply, parse_react, tool_call_to_action
 from mulligan.errors import FormatError
 from mulligan.llm.base import ChatRequest, Completion, GenerationParams
+from mulligan.options import build_options
 from mulligan.records import Message, Step, Trajectory
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -65,19 +66,33 @@ class EpisodeState:
 
 
 class TextAgent:
-    """Base agent: the ReAct episode loop with a pluggable source of replies."""
+    """Base agent: the ReAct episode loop with a pluggable source of replies.
+
+    Args:
+        llm: The backend the agent asks (None for agents that need none, like the expert).
+        config: A config to start from (any :class:`AgentConfig`; fields this agent lacks are dropped).
+        **overrides: Options (the CLI's ``-o KEY=VALUE``), validated against :attr:`config_class`:
+            an unknown key or a bad value raises :class:`~mulligan.errors.ConfigError` in one line.
+    """
 
     name = "base"
     source = "policy"
+    config_class: type[AgentConfig] = AgentConfig
+    """The agent's options; a subclass swaps in its own class and inherits the validated build."""
     needs_llm = True
-    """Whether the agent asks a model for its replies (the runner then builds one from ``--model``)."""
+    """Whether the agent asks a model for its actions (the expert does not)."""
     memory: Any = None
     """A :class:`~mulligan.memory.EpisodeMemory` (the runner's ``--memory``): what it recalls for a
     task joins the prompt after the system message and is recorded in ``Trajectory.retrieved``."""
 
     def __init__(self, llm: Any = None, config: AgentConfig | None = None, **overrides: Any):
         self.llm = llm
-        self.config = (config or AgentConfig()).model_copy(update=overrides)
+        self.config = self.build_config(config, **overrides)
+
+    @classmethod
+    def build_config(cls, config: AgentConfig | None = None, **overrides: Any) -> Any:
+        """The agent's validated config: ``config`` (or the defaults) with ``overrides`` applied."""
+        return build_options(cls.config_class, overrides, f"agent {cls.name!r}", base=config)
 
     @property
     def model_name(self) -> str:
@@ -175,8 +190,7 @@ class TextAgent:
             try:
                 parsed = self._parse(completion, state)
             except FormatError as e:
-                messages.append(Message(role="assistant", content=completion.text, train=False, kind="action"))
-                messages.append(Message(role="user", content=str(e), kind="feedback"))
+                messages.extend(rejected_turn(completion, str(e)))
                 step.valid, step.observation = False, str(e)
                 state.format_errors += 1
                 if state.format_errors >= self.config.max_format_errors:
@@ -239,6 +253,20 @@ class TextAgent:
                 role="tool", content=observation, tool_call_id=completion.tool_calls[0].id, kind="observation"
             )
         return Message(role="user", content=observation, kind="observation")
+
+
+def rejected_turn(completion: Completion, error: str) -> list[Message]:
+    """A reply that cannot run, kept in context untrained, and the error the model is shown.
+
+    A native tool call is answered on the tool channel (every call gets its answer, as chat APIs
+    require); a text reply by a user message.
+    """
+    reply = Message(role="assistant", content=completion.text, tool_calls=completion.tool_calls, train=False,
+                    kind="action")
+    if completion.tool_calls:
+        return [reply, *(Message(role="tool", content=error, tool_call_id=c.id, kind="feedback")
+                         for c in completion.tool_calls)]
+    return [reply, Message(role="user", content=error, kind="feedback")]
 
 
 def chat_request(agent: TextAgent, messages: list[Message], state: EpisodeState,

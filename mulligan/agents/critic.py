@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from mulligan.agents.base import AgentConfig, EpisodeState, chat_request
-from mulligan.agents.options import build_config, helper_llm
+from mulligan.agents.options import helper_llm
 from mulligan.agents.parsing import FORMAT_REMINDER, ParsedReply, parse_react
 from mulligan.agents.react import ReActAgent
 from mulligan.errors import FormatError
@@ -70,10 +70,11 @@ class CriticAgent(ReActAgent):
     """ReAct whose actions pass a critic before they run (see the module docstring)."""
 
     name = "critic"
+    config_class = CriticConfig
+    config: CriticConfig
 
     def __init__(self, llm: Any = None, config: AgentConfig | None = None, **overrides: Any):
-        super().__init__(llm)
-        self.config: CriticConfig = build_config(CriticConfig, config, overrides)
+        super().__init__(llm, config, **overrides)
         self.critic = make_critic(self.config.critic, helper_llm(self.config.critic_model, llm))
         if is_privileged(self.critic):
             self.source = "teacher"

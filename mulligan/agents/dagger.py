@@ -20,39 +20,49 @@ what the lessons say (:class:`~mulligan.agents.expert.ExpertAgent`).
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
+from pydantic import Field
+
 from mulligan.agents.admissible import rewritten_reply
-from mulligan.agents.base import EpisodeState, chat_request
+from mulligan.agents.base import AgentConfig, EpisodeState, TextAgent, chat_request
 from mulligan.agents.expert import ExpertAgent
 from mulligan.agents.parsing import ParsedReply, parse_react
-from mulligan.agents.reflexion import ReflexionAgent
+from mulligan.agents.reflexion import ReflexionAgent, ReflexionConfig
 from mulligan.errors import FormatError
 from mulligan.llm.base import Completion, complete
 from mulligan.records import Message
 from mulligan.reflection import normalize_action
 
 
+class DaggerConfig(AgentConfig):
+    """Options of the DAgger agent."""
+
+    beta: float = Field(0.5, ge=0.0, le=1.0)
+    """Probability that the expert's reply runs where the policy's differs."""
+    seed: int = 0
+    """Seed of those draws."""
+    follow_lessons: bool = True
+    """The expert uses the lessons in the prompt."""
+
+
 class DaggerAgent(ExpertAgent):
     """The policy (``llm``) acts and the env's expert labels each state (see the module docstring).
 
-    Args:
-        beta: Probability that the expert's reply runs where the policy's differs.
-        seed: Seed of those draws.
-        follow_lessons: The expert uses the lessons in the prompt.
+    Options: :class:`DaggerConfig`.
     """
 
     name = "dagger"
     needs_llm = True
+    config_class = DaggerConfig
+    config: DaggerConfig  # type: ignore[assignment]
 
-    def __init__(
-        self, llm: Any = None, config: Any = None, *, beta: float = 0.5, seed: int = 0,
-        follow_lessons: bool = True, **overrides: Any,
-    ):
-        super().__init__(llm, config, noise_seed=seed, follow_lessons=follow_lessons, **overrides)
-        if not 0.0 <= beta <= 1.0:
-            raise ValueError(f"beta must be within [0, 1], got {beta}")
-        self.beta = beta
+    def __init__(self, llm: Any = None, config: AgentConfig | None = None, **overrides: Any):
+        # The expert's own options (noise) do not apply: the policy makes the mistakes here.
+        TextAgent.__init__(self, llm, config, **overrides)
+        self.noise = 0.0
+        self.rng = random.Random(self.config.seed)
 
     @property
     def model_name(self) -> str:
@@ -74,22 +84,28 @@ class DaggerAgent(ExpertAgent):
             proposed = None
         if proposed is not None and normalize_action(proposed) == normalize_action(action):
             return label.model_copy(update={"meta": {"dagger": "agree"}})
-        if self.rng.random() < self.beta:
+        if self.rng.random() < self.config.beta:
             return label.model_copy(update={"meta": {"dagger": "corrected", "proposed": proposal.text}})
         return proposal.model_copy(update={"meta": {**proposal.meta, "dagger": "policy", "train": False}})
+
+
+class DaggerReflexionConfig(ReflexionConfig, DaggerConfig):
+    """Options of the ``dagger-reflexion`` agent: Reflexion's and :class:`DaggerConfig`'s."""
 
 
 class DaggerReflexionAgent(ReflexionAgent):
     """Reflexion whose first trial is the plain policy and whose retries are DAgger episodes.
 
-    Options are the Reflexion agent's, plus ``beta`` and ``seed`` of :class:`DaggerAgent`.
+    Options: :class:`DaggerReflexionConfig` (Reflexion's, plus ``beta``, ``seed`` and ``follow_lessons``).
     """
 
     name = "dagger-reflexion"
+    config_class = DaggerReflexionConfig
+    config: DaggerReflexionConfig  # type: ignore[assignment]
 
-    def __init__(self, llm: Any = None, config: Any = None, *, beta: float = 0.5, seed: int = 0, **overrides: Any):
+    def __init__(self, llm: Any = None, config: AgentConfig | None = None, **overrides: Any):
         super().__init__(llm, config, **overrides)
-        self.labeller = DaggerAgent(llm, beta=beta, seed=seed, params=self.config.params)
+        self.labeller = DaggerAgent(llm, self.config)
 
     async def reply(self, messages: list[Message], state: EpisodeState) -> Completion:
         if state.traj.trial == 0:

@@ -11,14 +11,27 @@ import re
 import time
 from typing import Any
 
+from pydantic import Field
+
 from mulligan.agents.admissible import rewritten_reply
-from mulligan.agents.base import EpisodeState, TextAgent
+from mulligan.agents.base import AgentConfig, EpisodeState, TextAgent
 from mulligan.agents.parsing import ParsedReply
 from mulligan.errors import ConfigError
 from mulligan.llm.base import Completion
 from mulligan.records import Message
 from mulligan.reflection import lesson_facts
 from mulligan.reflection.teacher import expert_thought
+
+
+class ExpertConfig(AgentConfig):
+    """Options of the expert agent."""
+
+    noise: float = Field(0.0, ge=0.0, le=1.0)
+    """Probability that a turn is perturbed (a deliberate slip the expert then recovers from)."""
+    noise_seed: int = 0
+    """Seed of the perturbations."""
+    follow_lessons: bool = True
+    """Use the lessons in the prompt (where the env's expert can)."""
 
 
 class ExpertAgent(TextAgent):
@@ -33,26 +46,19 @@ class ExpertAgent(TextAgent):
     Where the env's expert can take lessons into account (``expert_reads_lessons``), the lessons of
     earlier attempts in the prompt (Reflexion's memory, ``--memory`` lessons) tell it where things
     start out, exactly as far as their text says (:func:`~mulligan.reflection.lesson_facts`): the
-    demonstration of a policy that uses its lessons.
-
-    Args:
-        noise: Probability that a turn is perturbed.
-        noise_seed: Seed of the perturbations.
-        follow_lessons: Use the lessons in the prompt (where the env's expert can).
+    demonstration of a policy that uses its lessons. Options: :class:`ExpertConfig`.
     """
 
     name = "expert"
     source = "expert"
     needs_llm = False
+    config_class = ExpertConfig
+    config: ExpertConfig
 
-    def __init__(
-        self, llm: Any = None, config: Any = None, *, noise: float = 0.0, noise_seed: int = 0,
-        follow_lessons: bool = True, **overrides: Any,
-    ):
+    def __init__(self, llm: Any = None, config: AgentConfig | None = None, **overrides: Any):
         super().__init__(llm, config, **overrides)
-        self.noise = noise
-        self.rng = random.Random(noise_seed)
-        self.follow_lessons = follow_lessons
+        self.noise = self.config.noise
+        self.rng = random.Random(self.config.noise_seed)
 
     @property
     def model_name(self) -> str:
@@ -63,7 +69,7 @@ class ExpertAgent(TextAgent):
         env = state.env.unwrapped
         if not hasattr(env, "expert_action"):
             raise ConfigError(f"{type(env).__name__} has no expert; the expert agent cannot run on it")
-        if self.follow_lessons and getattr(env, "expert_reads_lessons", False):
+        if self.config.follow_lessons and getattr(env, "expert_reads_lessons", False):
             facts = lesson_facts(m.content for m in messages if m.kind == "memory")
             step = env.expert_plan(known=facts.known, first=facts.first)
             return step.thought, step.action

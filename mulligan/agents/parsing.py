@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 from mulligan.errors import FormatError
+from mulligan.llm.base import RAW_ARGUMENTS
 from mulligan.records import ToolCall
 
 FORMAT_REMINDER = "Reply in the format:\nThought: <your reasoning>\nAction: <one command>"
@@ -100,8 +101,16 @@ def tool_call_to_action(call: ToolCall) -> str:
 
     A tool whose only argument is ``command`` (the household's ``act``) becomes that command;
     any other call becomes ``name(<json arguments>)``, which env families with several tools parse.
+
+    Raises:
+        FormatError: The backend could not read the call's arguments as a JSON object.
     """
     args = call.arguments or {}
+    if set(args) == {RAW_ARGUMENTS}:
+        raise FormatError(
+            f"The arguments of your {call.name or 'tool'} call are not a JSON object: {str(args[RAW_ARGUMENTS])[:200]!r}. "
+            "Call the tool again with its arguments as a JSON object."
+        )
     if set(args) == {"command"} and isinstance(args["command"], str):
         return args["command"].strip()
     return f"{call.name}({json.dumps(args, ensure_ascii=False)})"

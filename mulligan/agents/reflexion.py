@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium as gym
+from pydantic import Field
 
 from mulligan.agents.base import AgentConfig, EpisodeState, chat_request
-from mulligan.agents.options import build_config, helper_llm
+from mulligan.agents.options import helper_llm
 from mulligan.agents.react import ReActAgent
 from mulligan.llm.base import Completion, complete
 from mulligan.memory.reflections import ReflectionMemory
@@ -37,7 +38,7 @@ class ReflexionConfig(AgentConfig):
     confirm_success: bool = False
     """After a success, run one more trial with the same memory and stop: whether a correct attempt
     stays correct (CL). The task counts as won either way."""
-    retry_temperature: float | None = None
+    retry_temperature: float | None = Field(None, ge=0.0)
     """Sampling temperature of the trials after the first (None: the agent's own). With
     ``memory_size=0`` this is Reflexion's ablation: plain sampled retries without lessons."""
 
@@ -46,10 +47,11 @@ class ReflexionAgent(ReActAgent):
     """ReAct with trials and a per-task reflection memory (see the module docstring)."""
 
     name = "reflexion"
+    config_class = ReflexionConfig
+    config: ReflexionConfig
 
     def __init__(self, llm: Any = None, config: AgentConfig | None = None, **overrides: Any):
-        super().__init__(llm)
-        self.config: ReflexionConfig = build_config(ReflexionConfig, config, overrides)
+        super().__init__(llm, config, **overrides)
         spec = self.config.reflector_model if self.config.reflector == "llm" else None
         self.reflector = make_reflector(self.config.reflector, helper_llm(spec, llm))
 

@@ -33,7 +33,6 @@ import gymnasium as gym
 from pydantic import Field
 
 from mulligan.agents.base import AgentConfig, EpisodeState
-from mulligan.agents.options import build_config
 from mulligan.agents.react import ReActAgent
 from mulligan.agents.search_paths import closest_win, path_trajectory, splice_point, splice_trajectory
 from mulligan.agents.tree import UCT_C, Node, backup, best_child, leaves
@@ -166,10 +165,11 @@ class SearchAgent(ReActAgent):
 
     name = "search"
     source = "search"
+    config_class = SearchConfig
+    config: SearchConfig
 
     def __init__(self, llm: Any = None, config: AgentConfig | None = None, **overrides: Any):
-        super().__init__(llm)
-        self.config: SearchConfig = build_config(SearchConfig, config, overrides)
+        super().__init__(llm, config, **overrides)
         if self.config.params.temperature <= 0 and self.config.samples > 1:
             raise ConfigError("the search samples several replies per state: give it a temperature above 0")
 

@@ -97,10 +97,8 @@ class SelfDebugAgent(TextAgent):
     """Generate, test, feed back, revise (see the module docstring); for ``mulligan/Code-v0``."""
 
     name = "self-debug"
-
-    def __init__(self, llm: Any = None, config: SelfDebugConfig | None = None, **overrides: Any):
-        base = config.model_dump() if config is not None else {}
-        super().__init__(llm, SelfDebugConfig.model_validate({**base, **overrides}))
+    config_class = SelfDebugConfig
+    config: SelfDebugConfig
 
     async def reply(self, messages: list[Message], state: EpisodeState) -> Completion:
         """The model's next reply (code, or an explanation in explanation mode)."""

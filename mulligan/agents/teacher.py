@@ -25,7 +25,6 @@ import gymnasium as gym
 
 from mulligan.agents.base import AgentConfig, EpisodeState
 from mulligan.agents.critic import proposal_for
-from mulligan.agents.options import build_config
 from mulligan.agents.parsing import ParsedReply
 from mulligan.agents.react import ReActAgent
 from mulligan.records import Critique, Message, Step, Trajectory, Usage
@@ -56,10 +55,11 @@ class TeacherAgent(ReActAgent):
 
     name = "teacher"
     source = "teacher"
+    config_class = TeacherConfig
+    config: TeacherConfig
 
     def __init__(self, llm: Any = None, config: AgentConfig | None = None, **overrides: Any):
-        super().__init__(llm)
-        self.config: TeacherConfig = build_config(TeacherConfig, config, overrides)
+        super().__init__(llm, config, **overrides)
         self.teacher = TeacherCritic(horizon=self.config.horizon)
 
     async def run_episode(self, env: gym.Env, task_id: str, **kwargs: Any) -> Trajectory:

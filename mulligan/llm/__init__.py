@@ -10,7 +10,7 @@ from mulligan.llm.batching import BatchingLLM
 from mulligan.llm.retry import RetryPolicy, is_transient, retry_async
 from mulligan.llm.scripted import ScriptedLLM
 from mulligan.llm.serve import ServerHandle, serve, start_server
-from mulligan.llm.spec import RESOLVERS, Spec, make_llm, parse_spec, register_resolver
+from mulligan.llm.spec import RESOLVERS, Spec, make_llm, parse_spec, redact, register_backend, register_resolver
 
 __all__ = [
     "LLM",
@@ -30,6 +30,8 @@ __all__ = [
     "is_transient",
     "make_llm",
     "parse_spec",
+    "redact",
+    "register_backend",
     "register_resolver",
     "retry_async",
     "serve",

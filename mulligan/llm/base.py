@@ -10,17 +10,24 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from mulligan.records import Message, ToolCall, Usage
+
+
+RAW_ARGUMENTS = "_raw"
+"""The only key of ``ToolCall.arguments`` when a backend could not read a call's arguments as a JSON
+object: it holds the text as given, and agents answer it as a format error (never run, never trained)."""
 
 
 class GenerationParams(BaseModel):
     """Sampling parameters; the defaults are greedy decoding."""
 
-    temperature: float = 0.0
-    top_p: float = 1.0
-    max_tokens: int = 256
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float = Field(0.0, ge=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(256, ge=1)
     stop: list[str] | None = None
     seed: int | None = None
 
@@ -34,6 +41,20 @@ class ChatRequest(BaseModel):
     """OpenAI-style tool schemas, for backends with native tool calls."""
     episode_id: str | None = None
     """Which episode asks; lets stateful backends (scripted) keep one cursor per episode."""
+    _cancelled: bool = PrivateAttr(default=False)
+
+    def cancel(self) -> None:
+        """Ask the backend to stop generating this request (its caller timed out or left).
+
+        Backends that generate step by step (transformers) end it at the next step with
+        ``finish_reason="cancelled"``; the others may finish it. Safe to call from any thread.
+        """
+        self._cancelled = True
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether :meth:`cancel` was called."""
+        return self._cancelled
 
 
 class Completion(BaseModel):

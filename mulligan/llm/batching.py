@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from mulligan.llm.base import LLM, ChatRequest, Completion, ScoreRequest, can_score
 
@@ -23,7 +24,8 @@ class BatchingLLM:
     A batch is sent when it is full, or when ``max_wait_ms`` passed with no new request. While
     ``max_concurrent_batches`` batches are running, new requests keep gathering, so a busy local
     model gets larger batches. If the inner call raises, every request of that batch gets a
-    ``Completion`` with ``error`` set and the batcher goes on.
+    ``Completion`` with ``error`` set and the batcher goes on. A caller that is cancelled while it
+    waits has its requests cancelled too (:meth:`ChatRequest.cancel`), so the backend stops them.
 
     Args:
         inner: The backend that answers the batches.
@@ -37,6 +39,7 @@ class BatchingLLM:
         batches: Inner ``generate`` calls made so far.
         requests: Requests received so far.
         largest_batch: Size of the largest batch sent.
+        busy_s: How long the oldest inner call now running has run (None when none runs).
     """
 
     def __init__(
@@ -61,6 +64,7 @@ class BatchingLLM:
         self.requests = 0
         self.largest_batch = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._started: list[float] = []
 
     def _bind(self) -> asyncio.AbstractEventLoop:
         # Futures and timers belong to one event loop; a new loop (a new asyncio.run) starts afresh.
@@ -84,7 +88,17 @@ class BatchingLLM:
             self._timer.cancel()
         self._timer = loop.call_later(self.max_wait_s, self._on_timer)
         self._pump()
-        return list(await asyncio.gather(*futures))
+        try:
+            return list(await asyncio.gather(*futures))
+        except asyncio.CancelledError:
+            for request in requests:
+                request.cancel()
+            raise
+
+    @property
+    def busy_s(self) -> float | None:
+        started = list(self._started)
+        return time.monotonic() - min(started) if started else None
 
     async def score(self, requests: list[ScoreRequest]) -> list[list[float]]:
         """Rank candidates with the inner backend (scoring is rare enough to go unbatched)."""
@@ -118,6 +132,8 @@ class BatchingLLM:
                 self._timer = None
 
     async def _run(self, batch: list[_Waiter]) -> None:
+        started = time.monotonic()
+        self._started.append(started)
         try:
             try:
                 outs = await self.inner.generate([request for request, _ in batch])
@@ -135,6 +151,7 @@ class BatchingLLM:
                 if not future.done():
                     future.cancel()
             self._running -= 1
+            self._started.remove(started)
             self._pump()
 
     def close(self) -> None:

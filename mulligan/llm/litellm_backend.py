@@ -11,10 +11,24 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from mulligan.errors import DependencyNotInstalled
-from mulligan.llm.base import ChatRequest, Completion
+from mulligan.errors import ConfigError, DependencyNotInstalled, ProviderError
+from mulligan.llm.base import RAW_ARGUMENTS, ChatRequest, Completion
 from mulligan.llm.retry import RetryPolicy, retry_async
+from mulligan.options import unknown_option
 from mulligan.records import ToolCall, Usage
+
+PASS_THROUGH_PREFIX = "litellm."
+"""Options named ``litellm.NAME`` go to ``litellm.acompletion`` as ``NAME``, unchecked (provider
+specifics the check below does not know)."""
+PROVIDER_OPTIONS = frozenset({
+    "drop_params", "extra_body", "extra_query", "organization", "api_type", "vertex_project", "vertex_location",
+    "vertex_credentials", "aws_region_name", "aws_access_key_id", "aws_secret_access_key", "aws_session_token",
+    "aws_profile_name",
+})
+"""Common provider options accepted besides ``litellm.acompletion``'s own parameters."""
+OWN_OPTIONS = frozenset({"model", "messages", "timeout", "temperature", "top_p", "max_tokens", "stop", "tools",
+                         "stream", "n", "num_retries", "max_retries"})
+"""Parameters this backend sets itself (from the request and its own options)."""
 
 
 def import_litellm() -> Any:
@@ -66,15 +80,25 @@ def _tool_call(raw: Any) -> ToolCall:
         arguments = None
     if not isinstance(arguments, dict):
         # Kept verbatim so the agent can show the model what it got wrong.
-        arguments = {"_raw": text}
+        arguments = {RAW_ARGUMENTS: text}
     kwargs = {"id": raw.id} if getattr(raw, "id", None) else {}
     return ToolCall(name=function.name or "", arguments=arguments, **kwargs)
 
 
 def to_completion(response: Any) -> Completion:
-    """Turn a litellm ``ModelResponse`` into a :class:`Completion`."""
-    choice = response.choices[0]
-    message = choice.message
+    """Turn a litellm ``ModelResponse`` into a :class:`Completion`.
+
+    Raises:
+        ProviderError: (transient) The reply has no choice, no message, or neither text nor tool
+            calls: a broken answer, retried like a 5xx.
+    """
+    choices = getattr(response, "choices", None)
+    if not choices:
+        raise ProviderError("the provider answered with no choices", transient=True)
+    choice = choices[0]
+    message = getattr(choice, "message", None)
+    if message is None or (message.content is None and not getattr(message, "tool_calls", None)):
+        raise ProviderError("the provider answered with an empty message (no text, no tool calls)", transient=True)
     usage = getattr(response, "usage", None)
     calls = getattr(message, "tool_calls", None)
     return Completion(
@@ -91,18 +115,23 @@ def to_completion(response: Any) -> Completion:
 class LiteLLMBackend:
     """Calls ``litellm.acompletion`` once per request, concurrently, with retries.
 
-    Transient errors (rate limits, timeouts, connection errors, 5xx) are retried with exponential
-    backoff and jitter; other errors and spent retries come back as ``Completion(error=...)``.
+    Transient errors (rate limits, timeouts, connection errors, 5xx, and replies with no choice or
+    an empty message) are retried with exponential backoff and jitter, waiting at least what a
+    ``Retry-After`` header asks; other errors and spent retries come back as
+    ``Completion(error=...)``. Each attempt has one overall deadline (``timeout``), however slowly
+    the server trickles its answer. The API key never appears in an error.
 
     Args:
         model: A litellm model name (``openai/gpt-4o-mini``).
         api_base: Base URL of the API (``http://127.0.0.1:8000/v1`` for a local server).
         api_key: API key; litellm reads the provider's environment variable when None.
-        timeout: Seconds allowed for one attempt.
+        timeout: Seconds one attempt may take in all (connecting, waiting, reading).
         max_retries: Retries after the first attempt, for transient errors.
         retry_base_delay: Seconds before the first retry; doubles each retry.
         max_concurrency: Requests in flight at once, across all calls to ``generate``.
-        **litellm_kwargs: Passed to ``litellm.acompletion`` as is (``extra_headers``, ...).
+        **litellm_kwargs: Passed to ``litellm.acompletion``: its own parameters (``extra_headers``,
+            ``seed``, ``reasoning_effort``, ...) and :data:`PROVIDER_OPTIONS`; any other name is an
+            error (a typo would otherwise pass silently) unless written ``litellm.NAME``.
     """
 
     supports_tools = True
@@ -122,6 +151,13 @@ class LiteLLMBackend:
     ):
         self._litellm = import_litellm()
         self._tools_kwargs: dict[str, Any] | None = None
+        for name, value, ok, rule in (
+            ("timeout", timeout, timeout > 0, "above 0"), ("max_retries", max_retries, max_retries >= 0, "at least 0"),
+            ("retry_base_delay", retry_base_delay, retry_base_delay >= 0, "at least 0"),
+            ("max_concurrency", max_concurrency, max_concurrency >= 1, "at least 1"),
+        ):
+            if not ok:
+                raise ConfigError(f"bad backend 'litellm' option {name!r} = {value!r}: must be {rule}")
         self.model = model
         self.name = f"litellm:{model}"
         self.api_base = api_base
@@ -129,7 +165,7 @@ class LiteLLMBackend:
         self.timeout = float(timeout)
         self.retry = RetryPolicy(attempts=int(max_retries) + 1, base_delay=float(retry_base_delay))
         self.max_concurrency = int(max_concurrency)
-        self.litellm_kwargs = litellm_kwargs
+        self.litellm_kwargs = pass_through(self._litellm, litellm_kwargs)
         self._limits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
         )
@@ -167,14 +203,29 @@ class LiteLLMBackend:
     async def _one(self, request: ChatRequest) -> Completion:
         start = time.perf_counter()
         kwargs = self._kwargs(request)
+
+        async def attempt() -> Completion:
+            # litellm's timeout bounds each read; this bounds the whole attempt (a trickling server).
+            try:
+                response = await asyncio.wait_for(self._litellm.acompletion(**kwargs), self.timeout)
+            except asyncio.TimeoutError:
+                raise TimeoutError(f"no complete answer within {self.timeout:g}s") from None
+            return to_completion(response)
+
         try:
             async with self._limit():
-                response = await retry_async(lambda: self._litellm.acompletion(**kwargs), self.retry)
-            out = to_completion(response)
+                out = await retry_async(attempt, self.retry)
         except Exception as e:  # noqa: BLE001 - a failed request is data, never raised
-            out = Completion(error=f"{type(e).__name__}: {str(e)[:2000]}", finish_reason="error")
+            out = Completion(error=self._redacted(f"{type(e).__name__}: {str(e)[:2000]}"), finish_reason="error")
         out.latency_s = time.perf_counter() - start
         return out
+
+    def _redacted(self, text: str) -> str:
+        from mulligan.llm.spec import redact
+
+        if self.api_key:
+            text = text.replace(str(self.api_key), "***")
+        return redact(text)
 
     async def generate(self, requests: list[ChatRequest]) -> list[Completion]:
         """Answer all requests concurrently (at most ``max_concurrency`` in flight)."""
@@ -182,3 +233,27 @@ class LiteLLMBackend:
 
     def close(self) -> None:
         """Nothing held beyond litellm's shared clients."""
+
+
+def pass_through(litellm: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """The extra options for ``litellm.acompletion``, checked by name (see :class:`LiteLLMBackend`).
+
+    Raises:
+        ConfigError: A name litellm does not take, with a close match.
+    """
+    import inspect
+
+    known = {p for p in inspect.signature(litellm.acompletion).parameters if p != "kwargs"} - OWN_OPTIONS
+    known |= PROVIDER_OPTIONS
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        if key.startswith(PASS_THROUGH_PREFIX) and len(key) > len(PASS_THROUGH_PREFIX):
+            out[key[len(PASS_THROUGH_PREFIX):]] = value
+        elif key in known:
+            out[key] = value
+        else:
+            mine = ["api_base", "api_key", "timeout", "max_retries", "retry_base_delay", "max_concurrency"]
+            error = unknown_option(key, [*mine, *sorted(known)], "backend 'litellm'")
+            raise ConfigError(f"{str(error).split(' Options:')[0]} Options: {', '.join(mine)}, litellm's own "
+                              f"(extra_headers, seed, ...), or {PASS_THROUGH_PREFIX}NAME for anything else.")
+    return out

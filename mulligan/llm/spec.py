@@ -24,6 +24,12 @@ Backends:
 - ``default`` is the embedded default policy: a resolver registered with
   :func:`register_resolver` returns a local checkpoint path, which runs on the transformers
   backend with the given options.
+- ``pkg.module:Factory:TARGET`` builds any backend by import path, and :func:`register_backend`
+  gives one a name, so users plug in backends without editing mulligan.
+
+Options are checked against the backend factory's signature (names and types): a misspelt or
+ill-typed option is a one-line :class:`~mulligan.errors.ConfigError`. Secrets in a spec
+(``api_key=``, ``token=``, a password in a URL) are never written to disk: :func:`redact`.
 
 A bare name with a slash that is not an existing local path (``openai/gpt-4o``) goes to litellm;
 an existing local folder goes to transformers. Option values that look like an int, a float or a
@@ -34,16 +40,21 @@ options in the string.
 from __future__ import annotations
 
 import difflib
-import importlib
 import inspect
 import os
+import re
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Union
 from urllib.parse import parse_qsl
 
+from pydantic import ConfigDict, create_model
+
 from mulligan.errors import ConfigError
 from mulligan.llm.base import LLM
+from mulligan.options import build_options
+from mulligan.registry import import_ref, is_import_ref
 
 BACKENDS: dict[str, str] = {
     "scripted": "mulligan.llm.scripted:ScriptedLLM.from_file",
@@ -51,6 +62,23 @@ BACKENDS: dict[str, str] = {
     "transformers": "mulligan.llm.transformers_backend:TransformersLLM",
 }
 """Backend name -> ``module:factory``; the factory takes the target and the options."""
+
+Factory = Union[Callable[..., LLM], str]
+
+
+def register_backend(name: str, factory: Factory) -> None:
+    """Make specs ``NAME:TARGET?options`` build ``factory(TARGET, **options)``.
+
+    Args:
+        name: The backend word in specs; a plain word (no ``:``, ``/``, ``?`` or ``.``).
+        factory: A callable taking the target and keyword options and returning an
+            :class:`~mulligan.llm.base.LLM`, or a ``"module:factory"`` string naming one (imported
+            when first used). Its keyword parameters are the backend's options, checked by name and
+            type annotation.
+    """
+    if not name or any(c in name for c in ":/?."):
+        raise ConfigError(f"backend name {name!r} must be a plain word (no ':', '/', '?' or '.')")
+    BACKENDS[name.lower()] = factory  # type: ignore[assignment]
 
 ALIASES: dict[str, str] = {"hf": "transformers"}
 
@@ -138,6 +166,10 @@ def parse_spec(spec: str) -> Spec:
     prefix, colon, rest = head.partition(":")
     # A colon after a slash belongs to the model name (``ollama/llama3:8b``), not a backend.
     if colon and "/" not in prefix and "\\" not in prefix and len(prefix) > 1:
+        attr, second, target = rest.partition(":")
+        named = prefix.lower() in BACKENDS or prefix.lower() in ALIASES
+        if not named and ("." in prefix or second) and is_import_ref(f"{prefix}:{attr}"):
+            return Spec(f"{prefix}:{attr}", target, options)
         backend = ALIASES.get(prefix.lower(), prefix.lower())
         if backend not in BACKENDS:
             raise _unknown(prefix, spec)
@@ -171,23 +203,52 @@ def resolve(name: str) -> str:
 
 
 def _import(ref: str) -> Callable[..., Any]:
-    module_name, _, attr = ref.partition(":")
-    obj: Any = importlib.import_module(module_name)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
+    return import_ref(ref, "model backend")
 
 
-def _check_options(factory: Callable[..., Any], backend: str, options: dict[str, Any]) -> None:
+def _factory(backend: str) -> Callable[..., Any]:
+    factory = BACKENDS.get(backend, backend)
+    return _import(factory) if isinstance(factory, str) else factory
+
+
+def check_options(factory: Callable[..., Any], backend: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` checked against ``factory``'s keyword parameters (names, then annotated types).
+
+    A factory with ``**kwargs`` accepts other names too and checks them itself.
+
+    Returns:
+        The options, converted to the annotated types.
+
+    Raises:
+        ConfigError: An unknown option (with a close match) or a value of the wrong type.
+    """
     params = list(inspect.signature(factory).parameters.values())[1:]  # the first is the target
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        return
-    allowed = [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    for key in options:
-        if key not in allowed:
-            close = difflib.get_close_matches(key, allowed, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"unknown option {key!r} for backend {backend!r}.{hint} Options: {', '.join(allowed)}")
+    named = [p for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    try:
+        hints = typing.get_type_hints(factory.__init__ if isinstance(factory, type) else factory)
+    except Exception:  # noqa: BLE001 - unresolvable annotations: check names only
+        hints = {}
+    fields: dict[str, Any] = {p.name: (hints.get(p.name, Any), ... if p.default is p.empty else p.default)
+                              for p in named}
+    model = create_model(f"{backend}-options", __config__=ConfigDict(arbitrary_types_allowed=True), **fields)
+    open_ended = any(p.kind is p.VAR_KEYWORD for p in params)
+    known = {k: v for k, v in options.items() if k in fields or not open_ended}
+    checked = build_options(model, known, f"backend {backend!r}", base=None) if known else None
+    return {**options, **{k: getattr(checked, k) for k in known}}
+
+
+def takes_option(spec: str, option: str) -> bool:
+    """Whether the backend ``spec`` names declares ``option`` and the spec does not set it already."""
+    parsed = parse_spec(spec)
+    if option in parsed.options:
+        return False
+    backend = "transformers" if parsed.backend == "default" else parsed.backend
+    try:
+        params = inspect.signature(_factory(backend)).parameters
+    except (TypeError, ValueError):
+        return False
+    return option in params and params[option].kind in (inspect.Parameter.KEYWORD_ONLY,
+                                                         inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
 def make_llm(spec: str, **overrides: Any) -> LLM:
@@ -209,6 +270,27 @@ def make_llm(spec: str, **overrides: Any) -> LLM:
     backend, target = parsed.backend, parsed.target
     if backend == "default":
         backend, target = "transformers", resolve(target)
-    factory = _import(BACKENDS[backend])
-    _check_options(factory, backend, options)
-    return factory(target, **options)
+    factory = _factory(backend)
+    return factory(target, **check_options(factory, backend, options))
+
+
+_SECRET_WORDS = r"[a-z0-9_]*(?:key|token|secret|password|passwd|credentials?|auth|authorization)"
+_SECRET_OPTION = re.compile(rf"(?i)((?:^|[?&;\s]){_SECRET_WORDS}=)([^&\s]+)")
+_URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)([^/\s@]+)(@)")
+
+
+def redact(value: Any) -> Any:
+    """``value`` with secrets masked: option values whose name says key, token, secret, password
+    or auth (``api_key=sk-...`` -> ``api_key=***``) and passwords in URLs. Walks dicts and lists."""
+    if isinstance(value, str):
+        masked = _SECRET_OPTION.sub(lambda m: m.group(1) + "***", value)
+        return _URL_PASSWORD.sub(lambda m: m.group(1) + "***" + m.group(3), masked)
+    if isinstance(value, dict):
+        return {k: "***" if _secret_name(k) and isinstance(v, str) and v else redact(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(redact(v) for v in value)
+    return value
+
+
+def _secret_name(name: Any) -> bool:
+    return isinstance(name, str) and re.fullmatch(f"(?i){_SECRET_WORDS}", name) is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
+import random
 import threading
 import time
 from dataclasses import dataclass
@@ -68,6 +69,17 @@ def _common_prefix_len(rows: list[list[int]]) -> int:
     return min(common_prefix_len(first, np.asarray(r)) for r in rows)
 
 
+def _cancellation(torch: Any, requests: list[ChatRequest]) -> Any:
+    """Stopping criteria that end each row whose request was cancelled."""
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class Cancelled(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            return torch.tensor([r.cancelled for r in requests], dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([Cancelled()])
+
+
 def _group_key(params: GenerationParams) -> tuple[Any, ...]:
     # Requests that can share one ``generate`` call; max_tokens differs per row and is cut after.
     sampling = params.temperature > 0
@@ -103,7 +115,8 @@ class TransformersLLM:
     ``temperature == 0``, seeded sampling otherwise). Generation runs in a worker thread so the
     event loop stays responsive. The keys and values of recent prompts and replies are kept in a
     :class:`~mulligan.llm.prefix_cache.PrefixCache`, so an agent's next turn only runs the tokens
-    its transcript gained since the last one.
+    its transcript gained since the last one. A request that is cancelled while it generates
+    (:meth:`~mulligan.llm.base.ChatRequest.cancel`) stops at the next token, alone.
 
     Args:
         path: A local checkpoint folder, or a Hub name already in the local cache.
@@ -113,6 +126,9 @@ class TransformersLLM:
         local_files_only: Never download; defaults to True for an existing local folder.
         trust_remote_code: Allow model code shipped with the checkpoint.
         prefix_cache: How many recent sequences' keys and values to keep for reuse (0: none).
+        seed: Seeds sampling for requests that give no seed of their own: each sampling call draws
+            its seed from this one, so a run is reproducible and a new seed samples differently.
+            None leaves torch's global random state as it is.
     """
 
     supports_tools = False
@@ -128,8 +144,10 @@ class TransformersLLM:
         local_files_only: bool | None = None,
         trust_remote_code: bool = False,
         prefix_cache: int = 64,
+        seed: int | None = None,
     ):
         torch, transformers = _import_torch_transformers()
+        self._seeds = random.Random(seed) if seed is not None else None
         self._torch = torch
         self.path = str(path)
         self.name = f"transformers:{path}"
@@ -160,6 +178,11 @@ class TransformersLLM:
         # or recurrent layers keep a different cache.
         self.prefix_cache = PrefixCache(prefix_cache if self._full_attention else 0)
         self._lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        self._counter: Any = None
+        context = getattr(text_config, "max_position_embeddings", None)
+        self.context_length: int | None = int(context) if context else None
+        """Tokens the model attends to at most (prompt and reply), from its config."""
 
     def _eos_ids(self) -> list[int]:
         ids: list[int] = []
@@ -176,6 +199,21 @@ class TransformersLLM:
             messages, tools=request.tools, add_generation_prompt=True, tokenize=False
         )
 
+    def count_tokens(self, request: ChatRequest) -> int:
+        """Prompt tokens of a request as this model sees it (for servers that check limits first).
+
+        Uses its own tokenizer copy, so counting never waits for a generation in progress.
+        """
+        with self._count_lock:
+            if self._counter is None:
+                import copy
+
+                self._counter = copy.deepcopy(self.tokenizer)
+            messages = [m.to_openai() for m in request.messages]
+            text = self._counter.apply_chat_template(messages, tools=request.tools, add_generation_prompt=True,
+                                                     tokenize=False)
+            return len(self._counter(text, add_special_tokens=False)["input_ids"])
+
     async def generate(self, requests: list[ChatRequest]) -> list[Completion]:
         """Answer the requests, ``max_batch_size`` at a time, in a worker thread."""
         if self.model is None:
@@ -189,6 +227,9 @@ class TransformersLLM:
         results: list[Completion | None] = [None] * len(requests)
         groups: dict[tuple[Any, ...], list[tuple[int, str]]] = {}
         for i, request in enumerate(requests):
+            if request.cancelled:  # its caller left while it waited for the model
+                results[i] = Completion(finish_reason="cancelled")
+                continue
             try:
                 groups.setdefault(_group_key(request.params), []).append((i, self.render(request)))
             except Exception as e:  # noqa: BLE001 - a bad request fails alone
@@ -219,6 +260,7 @@ class TransformersLLM:
             kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=0)
         if params.stop:
             kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
+        kwargs["stopping_criteria"] = _cancellation(torch, requests)
         # One generate at a time: the seed is global RNG state, a fast tokenizer's state is shared,
         # the prefix cache is handed from call to call, and parallel calls only contend.
         with self._lock, torch.inference_mode():
@@ -226,6 +268,8 @@ class TransformersLLM:
             batch = self._batch(rows, reserve=kwargs["max_new_tokens"])
             if params.temperature > 0 and params.seed is not None:
                 torch.manual_seed(params.seed)
+            elif params.temperature > 0 and self._seeds is not None:
+                torch.manual_seed(self._seeds.getrandbits(63))
             out = self.model.generate(**batch.model_inputs(), **kwargs)
             new = out.sequences[:, batch.width :].tolist()
             done = [self._finish(request, ids, len(row), 0.0) for request, ids, row in zip(requests, new, rows)]
@@ -290,15 +334,18 @@ class TransformersLLM:
     def _finish(self, request: ChatRequest, ids: list[int], prompt_tokens: int, latency: float) -> Completion:
         ids = ids[: request.params.max_tokens]
         n_text, n_generated, finish = len(ids), len(ids), "length"
+        ended = False
         for j, token in enumerate(ids):
             if token in self.eos_ids:
-                n_text, n_generated, finish = j, j + 1, "stop"
+                n_text, n_generated, finish, ended = j, j + 1, "stop", True
                 break
             if token == self.pad_id:  # the row stopped earlier (stop string) and was padded
                 n_text, n_generated, finish = j, j, "stop"
                 break
         text = self.tokenizer.decode(ids[:n_text], skip_special_tokens=True)
         text, stopped = truncate_at_stop(text, request.params.stop)
+        if request.cancelled and not ended and not stopped and n_generated < request.params.max_tokens:
+            finish = "cancelled"  # ended by cancel(): the row stopped (and was padded) from there on
         return Completion(
             text=text,
             usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=n_generated),

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mulligan.errors import MulliganError
@@ -29,7 +30,7 @@ def _guard(fn):
     try:
         return fn()
     except MulliganError as e:
-        console.print(f"[red]error:[/red] {e}")
+        console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(2)
 
 
@@ -100,12 +101,17 @@ def import_(
     file: Path = typer.Argument(..., help="A file written by `mulligan memory export`."),
     dense: bool = typer.Option(True, help="Use embeddings to find near-duplicates (--no-dense: words only)."),
 ) -> None:
-    """Add an exported file's experiences and lessons (near-duplicates merge, capacity applies)."""
+    """Add an exported file's experiences and lessons (near-duplicates merge, capacity applies).
+
+    All or nothing: a bad line imports nothing; records that are not entries or lessons are skipped
+    and counted."""
     from mulligan.memory.store import MemoryStore
 
     def run():
         if not file.exists():
             raise MulliganError(f"{file} does not exist")
+        if file.is_dir():
+            raise MulliganError(f"{file} is a folder; give the JSONL file `mulligan memory export` wrote")
         store = MemoryStore(path, dense=dense)
         try:
             return store.import_(file)

@@ -14,12 +14,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from mulligan.errors import ConfigError
 from mulligan.memory.entries import Lesson, experience_from
 from mulligan.memory.render import render_examples, render_lessons
 from mulligan.memory.store import MemoryStore
+from mulligan.options import build_options
 from mulligan.records import Message, Retrieved, Trajectory
 
 
@@ -57,10 +57,7 @@ class EpisodeMemory:
 
     def __init__(self, path: str | Path, config: MemoryConfig | None = None, *, approve: Approve | None = None,
                  **options: Any):
-        try:
-            self.config = MemoryConfig.model_validate({**(config.model_dump() if config else {}), **options})
-        except ValidationError as e:
-            raise ConfigError(f"bad memory options: {e}") from e
+        self.config = build_options(MemoryConfig, options, "memory", base=config)
         self.approve = approve
         self.store = MemoryStore(path, dense=self.config.dense, capacity=self.config.capacity)
         # Load the model and embed the store before the first episode waits on it.

@@ -21,12 +21,14 @@ from collections import Counter, deque
 from pathlib import Path
 from typing import Any
 
-from mulligan.errors import ConfigError
+from pydantic import ValidationError
+
+from mulligan.errors import ConfigError, CorruptFileError
 from mulligan.memory.embed import EmbeddingCache, Embedder
 from mulligan.memory.entries import Experience, KeyStep, Lesson, experience_from, same_words, tokens, usefulness
 from mulligan.memory.log import EventLog
 from mulligan.memory.retrieval import IVF_THRESHOLD, Hit, Partition
-from mulligan.records import Trajectory, read_jsonl
+from mulligan.records import Trajectory, iter_jsonl
 
 FORMAT = "mulligan-memory-1"
 DUPLICATE_COSINE = 0.95
@@ -274,16 +276,25 @@ class MemoryStore:
         return len(events) - 1
 
     def import_(self, path: str | Path) -> Counter[str]:
-        """Add the entries and lessons of an exported file (duplicates merge); counts what happened."""
+        """Add the entries and lessons of an exported file (duplicates merge); counts what happened.
+
+        All or nothing: the whole file is read and checked before anything is written, so a bad
+        line (named by file and line) imports nothing. Events of a raw ``log.jsonl`` that are not
+        entries or lessons (``use``, ``merge``, ``evict``) are skipped and counted as
+        ``skipped <op>``.
+
+        Raises:
+            CorruptFileError: A line that is not JSON, not an object, of an unknown kind, or an
+                entry or lesson that does not validate.
+        """
         done: Counter[str] = Counter()
-        records = read_jsonl(path)
+        items = read_import_file(path, done)
         with self.log.locked():
-            for event in records:
-                if event.get("op") == "add":
-                    done[self.add(Experience.model_validate(event["entry"]))[1]] += 1
-                elif event.get("op") == "lesson":
-                    added = self.add_lesson(Lesson.model_validate(event["lesson"]))
-                    done["lessons" if added else "known lessons"] += 1
+            for item in items:
+                if isinstance(item, Experience):
+                    done[self.add(item)[1]] += 1
+                else:
+                    done["lessons" if self.add_lesson(item) else "known lessons"] += 1
         return done
 
     def compact(self) -> int:
@@ -308,3 +319,38 @@ class MemoryStore:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
+
+SKIPPED_OPS = ("meta", "use", "merge", "evict")
+"""Log events an import passes over: the format line, and the history of a raw ``log.jsonl``."""
+
+
+def read_import_file(path: str | Path, skipped: Counter[str]) -> list[Experience | Lesson]:
+    """The entries and lessons of an export file, every line checked; skipped lines are counted in
+    ``skipped`` (``skipped <op>``; the format line is not counted).
+
+    Raises:
+        CorruptFileError: The first bad line, with file and line number.
+    """
+    items: list[Experience | Lesson] = []
+    for number, event in iter_jsonl(path):
+        where = f"{path}:{number}"
+        if not isinstance(event, dict):
+            raise CorruptFileError(f"{where}: not a memory record (a JSON object with 'op'), but {type(event).__name__}")
+        op = event.get("op")
+        try:
+            if op == "add":
+                items.append(Experience.model_validate(event.get("entry")))
+            elif op == "lesson":
+                items.append(Lesson.model_validate(event.get("lesson")))
+            elif op in SKIPPED_OPS:
+                if op != "meta":
+                    skipped[f"skipped {op}"] += 1
+            else:
+                raise CorruptFileError(f"{where}: unknown record kind op={op!r}; an export holds 'add' and "
+                                       "'lesson' records (nothing was imported)")
+        except ValidationError as e:
+            first = e.errors()[0]
+            field = ".".join(str(p) for p in first.get("loc", ())) or "the record"
+            raise CorruptFileError(f"{where}: bad {'entry' if op == 'add' else 'lesson'} ({field}: {first['msg']}); "
+                                   "nothing was imported") from None
+    return items

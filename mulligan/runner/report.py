@@ -6,6 +6,7 @@ import contextlib
 from typing import Any, Callable, Iterator
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -80,4 +81,4 @@ def print_transcript(console: Console, traj: Trajectory) -> None:
         console.print(f"[{style}]{m.role}>[/{style}] " if style else f"{m.role}> ", end="")
         console.print(content, markup=False, highlight=False)
     if traj.error:
-        console.print(f"[red]error:[/red] {traj.error}", markup=True)
+        console.print(f"[red]error:[/red] {escape(traj.error)}", markup=True)

@@ -3,25 +3,31 @@
 Agents are plain async code. With a batch backend (transformers) the LLM requests of all
 episodes in flight are coalesced by :class:`~mulligan.llm.batching.BatchingLLM`. Each finished
 trajectory is appended to the run directory at once; ``resume=True`` finishes an interrupted
-run without losing or repeating an episode. One bad episode never stops the run: its error is
-recorded on its trajectory.
+run without losing or repeating an episode, and runs again the tasks whose episodes ended in a
+provider error (an outage heals on resume). One bad episode never stops the run: its error is
+recorded on its trajectory. A run holds its directory's lock while it writes; secrets in the
+model spec are masked in everything it writes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import traceback
 from typing import Any, Callable
 
 from pydantic import BaseModel, Field
 
-from mulligan.agents import agent_needs_llm, make_agent
+from mulligan.agents import agent_needs_llm, check_agent_options, make_agent
 from mulligan.envs import get_suite, make_env
-from mulligan.errors import RunError
+from mulligan.errors import ConfigError, RunError
 from mulligan.records import Trajectory
 from mulligan.runner.metrics import summarize
 from mulligan.runner.rundir import RunDir
+
+PROVIDER_ERROR = "provider error"
+"""The ``end_reason`` of an episode the model's provider failed; such tasks run again on resume."""
 
 
 class RunConfig(BaseModel):
@@ -34,12 +40,16 @@ class RunConfig(BaseModel):
     tasks: int | None = 50
     """How many tasks of the split (None: all, for finite suites)."""
     start: int = 0
-    """Index of the first task in the split."""
+    """Index of the first task in the split (in the seeded order when ``task_seed`` is set)."""
+    task_seed: int | None = None
+    """None: the split's tasks in index order; an int: a seeded draw of them (a shuffle of a finite
+    split, distinct random indices of an unlimited one)."""
     agent: str = "react"
     model: str | None = None
     """Model spec (``mulligan run --model``); None means the embedded default policy."""
     concurrency: int = 8
     seed: int = 0
+    """Seeds env resets (``seed + start + i`` for the i-th task) and the model's sampling."""
     max_steps: int | None = None
     """Env step cap (None: the env's default)."""
     env_options: dict[str, Any] = Field(default_factory=dict)
@@ -55,6 +65,8 @@ class RunConfig(BaseModel):
 class RunResult(BaseModel):
     summary: dict[str, Any]
     new_trajectories: int
+    retried: int = 0
+    """Tasks run again because their episodes had ended in a provider error."""
 
 
 ProgressHook = Callable[[Trajectory, int, int, int], None]
@@ -71,6 +83,7 @@ async def run_suite(
     llm: Any = None,
     resume: bool = False,
     on_episode: ProgressHook | None = None,
+    retry_errors: bool = True,
 ) -> RunResult:
     """Run ``config`` into ``config.out``; returns the run's summary.
 
@@ -78,24 +91,45 @@ async def run_suite(
         llm: The backend to use; built from ``config.model`` when None and the agent needs one.
         resume: Continue a run directory that already holds trajectories.
         on_episode: Progress callback.
+        retry_errors: On resume, run again the tasks whose episodes ended in a provider error
+            (their old trajectories move to ``retried.jsonl``); False keeps them as they are.
+
+    Raises:
+        RunError: The directory holds another run, or another process is writing it.
+        ConfigError: A bad agent option, env, suite or split (before any model is loaded).
     """
     rundir = RunDir(config.out)
-    cfg = config.model_dump(mode="json")
+    with rundir.locked():
+        return await _run_locked(config, rundir, llm=llm, resume=resume, on_episode=on_episode,
+                                 retry_errors=retry_errors)
+
+
+async def _run_locked(config: RunConfig, rundir: RunDir, *, llm: Any, resume: bool,
+                      on_episode: ProgressHook | None, retry_errors: bool) -> RunResult:
+    from mulligan.llm.spec import redact
+
+    suite = get_suite(config.env, config.suite)
+    cfg = redact(config.model_dump(mode="json"))
+    cfg["suite"] = suite.name
     if rundir.trajectories_path.exists() and rundir.trajectories_path.stat().st_size:
         if not resume:
             raise RunError(
                 f"{rundir.path} already holds trajectories; pass --resume to finish that run or choose another --out"
             )
-        rundir.check_resumable(cfg)
+        rundir.check_resumable(cfg, defaults={"suite": suite.name, "env_options": {}})
         rundir.repair()
     else:
         resume = False
+    task_ids = choose_tasks(suite, config)
+    check_agent_options(config.agent, config.agent_options)
+    _check_memory_options(config)
     previous = rundir.load_summary() if resume else {}
     rundir.write_config(cfg)
 
-    suite = get_suite(config.env, config.suite)
-    task_ids = suite.task_ids(config.split, config.tasks, start=config.start)
     earlier = rundir.trajectories() if resume else []
+    failed_keys = {t.key for t in earlier if t.end_reason == PROVIDER_ERROR} if retry_errors else set()
+    rundir.set_aside([t for t in earlier if t.key in failed_keys])
+    earlier = [t for t in earlier if t.key not in failed_keys]
     done_keys = {t.key for t in earlier}
     won_keys = {t.key for t in earlier if t.success}
     pending = {tid for tid in task_ids if episode_key(tid) not in done_keys}
@@ -103,7 +137,7 @@ async def run_suite(
     memory = _open_memory(config)
     owns_llm = False
     if llm is None and agent_needs_llm(config.agent):
-        llm = make_llm_for(config.model)
+        llm = make_llm_for(config.model, seed=config.seed)
         owns_llm = True
     agent = make_agent(config.agent, _batched(llm), **config.agent_options)
     agent.memory = memory
@@ -142,13 +176,55 @@ async def run_suite(
         env=config.env,
         split=config.split,
         agent=config.agent,
-        model=config.model or ("default" if agent_needs_llm(config.agent) else None),
+        model=cfg["model"] or ("default" if agent_needs_llm(config.agent) else None),
         wall_s=previous.get("wall_s", 0.0) + (time.perf_counter() - started),
         resumed=resume,
+        retried_provider_errors=len(failed_keys),
     )
     summary["episodes_per_s"] = summary["episodes"] / summary["wall_s"] if summary["wall_s"] else 0.0
     rundir.write_summary(summary)
-    return RunResult(summary=summary, new_trajectories=written)
+    return RunResult(summary=summary, new_trajectories=written, retried=len(failed_keys))
+
+
+DEFAULT_TASKS = 50
+"""Tasks of an unlimited (generated) split run when no count is given."""
+
+
+def default_task_count(env: str, suite: str | None, split: str) -> int | None:
+    """No count given: None (all tasks) for a finite split, :data:`DEFAULT_TASKS` for an unlimited one."""
+    try:
+        get_suite(env, suite).task_ids(split, None)
+    except ConfigError:
+        return DEFAULT_TASKS
+    return None
+
+
+def choose_tasks(suite: Any, config: RunConfig) -> list[str]:
+    """The task ids a run covers: index order, or a seeded draw with ``config.task_seed``.
+
+    Raises:
+        ConfigError: Bad split, counts past a finite split's end, or no count for an unlimited one.
+    """
+    n, start = config.tasks, config.start
+    if config.task_seed is None:
+        return suite.task_ids(config.split, n, start=start)
+    rng = random.Random(f"tasks|{config.task_seed}")
+    try:
+        pool = suite.task_ids(config.split, None)
+    except ConfigError:
+        pool = None
+    if pool is not None:
+        rng.shuffle(pool)
+        end = len(pool) if n is None else start + n
+        if start < 0 or end > len(pool):
+            raise ConfigError(f"split {config.split!r} has {len(pool)} tasks; asked for {start}..{end}")
+        return pool[start:end]
+    if n is None:
+        raise ConfigError(f"split {config.split!r} is unlimited: say how many tasks (--tasks)")
+    picked: dict[int, None] = {}
+    while len(picked) < start + n:
+        picked.setdefault(rng.randrange(2**31 - 1))
+    return [suite.task_ids(config.split, 1, start=i)[0] for i in list(picked)[start:]]
 
 
 async def _run_one(agent: Any, config: RunConfig, task_id: str, *, seed: int) -> list[Trajectory]:
@@ -166,7 +242,7 @@ async def _run_one(agent: Any, config: RunConfig, task_id: str, *, seed: int) ->
                 task_id=task_id,
                 split=config.split,
                 agent=config.agent,
-                model=config.model or "",
+                model=_redacted(config.model) or "",
                 end_reason="error",
                 error=f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=6)}",
             )
@@ -180,6 +256,14 @@ async def _run_one(agent: Any, config: RunConfig, task_id: str, *, seed: int) ->
     return trajs
 
 
+def _check_memory_options(config: RunConfig) -> None:
+    if config.memory:
+        from mulligan.memory.episodes import MemoryConfig
+        from mulligan.options import build_options
+
+        build_options(MemoryConfig, config.memory_options, "memory")
+
+
 def _open_memory(config: RunConfig):
     """The run's memory, or None without ``--memory`` (imported here: most runs have none)."""
     if not config.memory:
@@ -189,11 +273,22 @@ def _open_memory(config: RunConfig):
     return EpisodeMemory(config.memory, **config.memory_options)
 
 
-def make_llm_for(model: str | None):
-    """Build the backend for a model spec; None is the embedded default policy."""
-    from mulligan.llm import make_llm
+def make_llm_for(model: str | None, seed: int | None = None):
+    """Build the backend for a model spec; None is the embedded default policy.
 
-    return make_llm(model or "default")
+    ``seed`` seeds the backend's sampling where it takes a ``seed`` option and the spec sets none.
+    """
+    from mulligan.llm import make_llm
+    from mulligan.llm.spec import takes_option
+
+    spec = model or "default"
+    return make_llm(spec, **({"seed": seed} if seed is not None and takes_option(spec, "seed") else {}))
+
+
+def _redacted(model: str | None) -> str | None:
+    from mulligan.llm.spec import redact
+
+    return redact(model)
 
 
 def _batched(llm: Any):

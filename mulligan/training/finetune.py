@@ -60,7 +60,11 @@ def resolve_checkpoint(model: str) -> Path:
         if model.startswith(prefix):
             model = model[len(prefix):]
     path = Path(model.split("?", 1)[0]).expanduser()
-    if not (path / "config.json").is_file():
+    try:
+        found = (path / "config.json").is_file()
+    except OSError as e:
+        raise ConfigError(f"{model!r}: cannot read the folder ({e.strerror or e})") from None
+    if not found:
         raise ConfigError(f"{model!r} is not a local checkpoint folder (no config.json); give a path or 'default'")
     return path
 
@@ -81,7 +85,10 @@ def load_tokenizer(path: Path) -> Any:
     """The checkpoint's tokenizer; it must have a chat template."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot load the tokenizer of {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     if not tokenizer.chat_template:
         raise ConfigError(f"the tokenizer of {path} has no chat template")
     return tokenizer
@@ -139,8 +146,13 @@ def finetune(
     """
     kind = "dpo" if dpo else "sft"
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise ConfigError(f"{out} already holds files; choose another --out")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} is a file; --out must be a new or empty folder")
+    try:
+        if out.exists() and any(out.iterdir()):
+            raise ConfigError(f"{out} already holds files; choose another --out")
+    except OSError as e:
+        raise ConfigError(f"{out}: cannot read the folder ({e.strerror or e})") from None
     report_to = check_report_to(report_to)
     rows = load_rows(data, dpo=dpo)
     base = resolve_checkpoint(model)

@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from mulligan.agents.base import EpisodeState
+from mulligan.agents.base import AgentConfig, EpisodeState
 from mulligan.agents.expert import ExpertAgent
-from mulligan.agents.reflexion import ReflexionAgent
+from mulligan.agents.reflexion import ReflexionAgent, ReflexionConfig
 from mulligan.llm.base import Completion
 from mulligan.records import Message, Trajectory
 from mulligan.training.relabel import renumber
@@ -200,6 +200,14 @@ def with_replay(new: list[Conversation], earlier: list[Conversation], ratio: flo
     return new + rng.sample(earlier, k)
 
 
+class FailThenRetryConfig(ReflexionConfig):
+    """Options of :class:`FailThenRetry`: Reflexion's (two trials), and the seed of its draws."""
+
+    trials: int = 2
+    seed: int = 0
+    """Seed of the wandering and of the expert's slips."""
+
+
 class FailThenRetry(ReflexionAgent):
     """Build-only agent: a failed attempt, then the expert's retry with that attempt's lesson.
 
@@ -210,11 +218,13 @@ class FailThenRetry(ReflexionAgent):
 
     name = "fail-then-retry"
     needs_llm = False
+    config_class = FailThenRetryConfig
+    config: FailThenRetryConfig
 
-    def __init__(self, llm: Any = None, config: Any = None, *, seed: int = 0, **overrides: Any):
-        super().__init__(None, config, trials=2, **overrides)
-        self.expert = ExpertAgent(noise=0.2, noise_seed=seed)
-        self.rng = random.Random(seed)
+    def __init__(self, llm: Any = None, config: AgentConfig | None = None, **overrides: Any):
+        super().__init__(None, config, **overrides)
+        self.expert = ExpertAgent(noise=0.2, noise_seed=self.config.seed)
+        self.rng = random.Random(self.config.seed)
         self.wander_from: dict[str, int] = {}
 
     @property

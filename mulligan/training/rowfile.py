@@ -60,20 +60,29 @@ def load_rows(path: str | os.PathLike[str], *, dpo: bool = False) -> list[dict[s
         CorruptFileError: A line is not JSON or not a row of the expected kind (file and line named).
     """
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder; give the exported <format>.jsonl file inside it")
     if not path.is_file():
         raise ConfigError(f"{path}: no such data file (write one with `mulligan export RUN_DIR --format F --out DIR`)")
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise CorruptFileError(f"{where}: not JSON ({e.msg} at column {e.colno})") from None
-            _check_row(row, where, dpo)
-            rows.append(row)
+    try:
+        with open(path, "rb") as f:
+            for number, data in enumerate(f, start=1):
+                where = f"{path}:{number}"
+                try:
+                    line = data.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise CorruptFileError(f"{where}: not UTF-8 text (byte {e.start + 1} of the line)") from None
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise CorruptFileError(f"{where}: not JSON ({e.msg} at column {e.colno})") from None
+                _check_row(row, where, dpo)
+                rows.append(row)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read it ({e.strerror or e})") from None
     if not rows:
         raise ConfigError(f"{path}: the file holds no rows")
     return rows

@@ -66,14 +66,24 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     return path
 
 
+def _cpu_llm(path: Path):
+    from mulligan.llm.transformers_backend import TransformersLLM
+
+    llm = TransformersLLM(path, device="cpu", max_batch_size=8)
+    yield llm
+    llm.close()
+
+
 @pytest.fixture(scope="session")
 def tiny_llm(tiny_checkpoint):
     """The transformers backend on the tiny checkpoint, on CPU."""
-    from mulligan.llm.transformers_backend import TransformersLLM
+    yield from _cpu_llm(tiny_checkpoint)
 
-    llm = TransformersLLM(tiny_checkpoint, device="cpu", max_batch_size=8)
-    yield llm
-    llm.close()
+
+@pytest.fixture(scope="session")
+def endless_llm(endless_checkpoint):
+    """The transformers backend on the endless checkpoint, on CPU."""
+    yield from _cpu_llm(endless_checkpoint)
 
 
 @pytest.fixture
@@ -84,3 +94,21 @@ def upstream():
     server = FakeUpstream()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def endless_checkpoint(tmp_path_factory) -> Path:
+    """A tiny untrained Llama (4096-token context) that never ends a reply on its own: its end and pad
+    tokens are suppressed in its generation config, so every reply runs to ``max_tokens`` unless it
+    is stopped. It is the long, slow generation a large model gives, at a tiny model's cost."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from mulligan.training.tiny import build_tiny_model, build_tokenizer
+
+    tokenizer = build_tokenizer([f"{u}\n{a}" for u, a in dialogues()], vocab_size=300)
+    model = build_tiny_model(tokenizer, hidden_size=32, num_layers=1, num_heads=2, max_position_embeddings=4096)
+    model.generation_config.suppress_tokens = [tokenizer.eos_token_id, tokenizer.pad_token_id]
+    path = tmp_path_factory.mktemp("endless-model")
+    tokenizer.save_pretrained(path)
+    model.save_pretrained(path)
+    return path

@@ -80,8 +80,60 @@ def test_bad_specs_say_what_is_known(text, fragment):
 
 
 def test_unknown_option_gets_a_suggestion(replies_file):
-    with pytest.raises(ConfigError, match="unknown option 'nme' for backend 'scripted'. Did you mean 'name'"):
+    with pytest.raises(ConfigError, match="unknown backend 'scripted' option 'nme'. Did you mean 'name'"):
         make_llm(f"scripted:{replies_file}?nme=x")
+
+
+@pytest.mark.parametrize(
+    "query, fragment",
+    [
+        ("api_bse=http://x", "unknown backend 'litellm' option 'api_bse'. Did you mean 'api_base'?"),
+        ("timeout=soon", "bad backend 'litellm' option 'timeout' = 'soon': input should be a valid number"),
+        ("max_retries=1.5", "bad backend 'litellm' option 'max_retries' = 1.5"),
+        ("max_concurrency=0", "'max_concurrency' = 0: must be at least 1"),
+        ("timeout=0", "'timeout' = 0.0: must be above 0"),
+        ("seeed=3", "Did you mean 'seed'?"),
+    ],
+)
+def test_litellm_options_are_checked_by_name_and_value(query, fragment):
+    with pytest.raises(ConfigError) as info:
+        make_llm(f"litellm:openai/x?{query}")
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+def test_litellm_takes_its_own_parameters_and_prefixed_pass_through():
+    llm = make_llm("litellm:openai/x?seed=3&extra_headers=x&drop_params=true&litellm.num_ctx=4096")
+    assert llm.litellm_kwargs == {"seed": 3, "extra_headers": "x", "drop_params": True, "num_ctx": 4096}
+
+
+def test_backends_by_import_path_and_register_backend(replies_file):
+    from mulligan.llm import register_backend
+
+    llm = make_llm(f"mulligan.llm.scripted:ScriptedLLM.from_file:{replies_file}?name=by-path")
+    assert isinstance(llm, ScriptedLLM) and llm.name == "by-path"
+    register_backend("replay", "mulligan.llm.scripted:ScriptedLLM.from_file")
+    try:
+        assert make_llm(f"replay:{replies_file}").replies == ["one", "two"]
+        with pytest.raises(ConfigError, match="unknown backend 'replay' option 'nme'"):
+            make_llm(f"replay:{replies_file}?nme=1")
+    finally:
+        from mulligan.llm.spec import BACKENDS
+
+        BACKENDS.pop("replay")
+    with pytest.raises(ConfigError, match="cannot import the model backend 'no_such.module:F'"):
+        make_llm("no_such.module:F:x")
+    with pytest.raises(ConfigError, match="plain word"):
+        register_backend("a.b", lambda target: None)
+
+
+def test_secrets_are_redacted():
+    from mulligan.llm.spec import redact
+
+    spec = "litellm:openai/x?api_base=http://me:hunter2@host:1/v1&api_key=sk-secret&max_tokens=5&timeout=3"
+    assert redact(spec) == "litellm:openai/x?api_base=http://me:***@host:1/v1&api_key=***&max_tokens=5&timeout=3"
+    assert redact({"model": spec, "opts": {"critic_model": "a/b?token=t0k", "api_key": "k", "max_tokens": 2}}) == {
+        "model": redact(spec), "opts": {"critic_model": "a/b?token=***", "api_key": "***", "max_tokens": 2},
+    }
 
 
 def test_scripted_spec_and_overrides(replies_file):

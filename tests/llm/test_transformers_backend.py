@@ -227,3 +227,29 @@ def test_scoring_reuses_the_turns_cached_prompt_and_scores_the_same(tiny_checkpo
     finally:
         cached.close()
         plain.close()
+
+
+def test_backend_seed_makes_unseeded_sampling_reproducible_and_distinct(tiny_checkpoint):
+    """The run's --seed reaches the model: requests without their own seed sample from it."""
+    from mulligan.llm.transformers_backend import TransformersLLM
+
+    def samples(seed):
+        llm = TransformersLLM(tiny_checkpoint, device="cpu", seed=seed, prefix_cache=0)
+        try:
+            requests = [chat(p, max_tokens=12, temperature=1.5) for p in PROMPTS]
+            return [asyncio.run(llm.generate([r]))[0].text for r in requests]
+        finally:
+            llm.close()
+
+    first = samples(1)
+    assert samples(1) == first
+    assert samples(2) != first
+
+
+def test_a_cancelled_request_stops_alone_and_says_so(tiny_llm):
+    waiting = chat(PROMPTS[0], max_tokens=20)
+    waiting.cancel()
+    other = chat(PROMPTS[1], max_tokens=5)
+    cancelled, answered = asyncio.run(tiny_llm.generate([waiting, other]))
+    assert cancelled.finish_reason == "cancelled" and cancelled.usage.completion_tokens == 0
+    assert answered.finish_reason in ("stop", "length") and answered.text

@@ -85,7 +85,7 @@ def test_reflexion_lessons_persist_into_the_next_run(tmp_path):
 
 
 def test_bad_memory_options_are_named(tmp_path):
-    with pytest.raises(ConfigError, match="bad memory options"):
+    with pytest.raises(ConfigError, match="unknown memory option 'topk'"):
         run(RunConfig(env=HOUSEHOLD, tasks=1, agent="expert", out=str(tmp_path / "r"), memory=str(tmp_path / "m"),
                       memory_options={"topk": 3}))
 
