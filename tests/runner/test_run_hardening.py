@@ -189,6 +189,9 @@ def test_ctrl_c_ends_cleanly_and_the_run_resumes(server, tmp_path):
         [*CLI, "run", HOUSEHOLD, "--split", "seen", "--tasks", "40", "--model", config.model, "--max-steps", "3",
          "--concurrency", "4", "-o", "use_tools=false", "--out", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A terminal's foreground process gets Ctrl-C; one started from a background job inherits
+        # SIGINT ignored, so restore it as a shell would for a foreground command.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     path = out / "trajectories.jsonl"
     deadline = time.time() + 120
