@@ -24,11 +24,14 @@ SANDBOX_USER_PROCESSES = r"""
 import os
 others, zygotes = 0, 0
 for p in os.listdir('/proc'):
-    if not p.isdigit() or int(p) in (os.getpid(), os.getppid()) or os.stat('/proc/' + p).st_uid != 10001:
-        continue
-    state, ppid = open('/proc/%s/stat' % p).read().rsplit(')', 1)[1].split()[:2]
-    if state != 'Z':
+    try:  # a process may end between the listing and the reads
+        if not p.isdigit() or int(p) in (os.getpid(), os.getppid()) or os.stat('/proc/' + p).st_uid != 10001:
+            continue
+        state, ppid = open('/proc/%s/stat' % p).read().rsplit(')', 1)[1].split()[:2]
         zygote = int(ppid) == os.getppid() and open('/proc/%s/cmdline' % p, 'rb').read().split(b'\0')[1:2] == [b'-c']
+    except OSError:
+        continue
+    if state != 'Z':
         zygotes, others = zygotes + zygote, others + (not zygote)
 print(others, zygotes)
 """
