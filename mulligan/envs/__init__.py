@@ -213,5 +213,6 @@ def _check_text_spaces(env: gymnasium.Env) -> None:
 
 __all__ = [
     "EnvEntry", "EnvInfo", "IndexedSuite", "SuiteInfo", "Suite", "get_suite", "import_plugins", "list_envs",
-    "load_plugins", "make_env", "max_concurrency", "parse_task_id", "register_env", "suite_default_split",
+    "default_split", "load_plugins", "make_env", "max_concurrency", "parse_task_id", "register_env",
+    "suite_default_split",
 ]

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import os
 import re
+import sys
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -158,9 +160,16 @@ def import_plugins(modules: list[str] | tuple[str, ...]) -> None:
     """
     for name in modules:
         try:
-            importlib.import_module(name)
+            _import(name)
         except ImportError as e:
             raise ConfigError(f"--import {name}: {e}") from e
+
+
+def _import(module_name: str) -> Any:
+    # Like ``python -m``: modules in the current directory are importable (mulligan run game:Env).
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+    return importlib.import_module(module_name)
 
 
 def lookup(env_id: str) -> EnvEntry:
@@ -197,7 +206,7 @@ def load_entry_point(path: str, what: str) -> Any:
     """
     module_name, _, attrs = path.partition(":")
     try:
-        target: Any = importlib.import_module(module_name)
+        target: Any = _import(module_name)
     except ImportError as e:
         raise ConfigError(f"cannot import the {what} {path!r}: {e}") from e
     for attr in attrs.split("."):
