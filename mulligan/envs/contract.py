@@ -43,6 +43,9 @@ METADATA_FLAGS: dict[str, tuple[type, str]] = {
 }
 """metadata key -> (type, meaning)."""
 
+TEXT_CHARSET = "".join(chr(c) for c in range(32, 0x2500) if chr(c).isprintable()) + "\t\n"
+"""Characters a text space of an adapter admits: what third-party games print (tabs, accents, symbols)."""
+
 GARBAGE_ACTIONS = ("", "xyzzy plugh frobozz", "go to " * 40)
 
 
