@@ -192,7 +192,7 @@ def make_env(env_id: str, **kwargs: Any) -> gymnasium.Env:
     """
     entry = lookup(env_id)
     try:
-        env = gymnasium.make(env_id, disable_env_checker=True, **kwargs)
+        env = gymnasium.make(entry.gym_id, disable_env_checker=True, **kwargs)
     except TypeError as e:
         raise ConfigError(f"bad arguments for {env_id}: {e}") from e
     if entry.origin != "mulligan":

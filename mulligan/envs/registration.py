@@ -63,6 +63,12 @@ class EnvEntry:
     suite_loader: str | Callable[[str], Any] | None = None
     origin: str = ""
 
+    @property
+    def gym_id(self) -> str:
+        """The id in gymnasium's registry: ``gymnasium.make`` reads a colon as "import this module
+        first", so an import path ``pkg.game:GameEnv`` is registered as ``pkg.game.GameEnv``."""
+        return self.id.replace(":", ".")
+
 
 _REGISTRY: dict[str, EnvEntry] = {}
 _PLUGIN_ERRORS: dict[str, str] = {}
@@ -112,8 +118,8 @@ def register_env(
         if old is not None and old.entry_point != entry_point:
             raise ConfigError(f"environment {env_id!r} is already registered with entry point {old.entry_point!r}")
         _REGISTRY[env_id] = entry
-        if env_id not in gymnasium.registry:
-            gymnasium.register(id=env_id, entry_point=entry_point, kwargs=dict(kwargs or {}))
+        if entry.gym_id not in gymnasium.registry:
+            gymnasium.register(id=entry.gym_id, entry_point=entry_point, kwargs=dict(kwargs or {}))
     return entry
 
 
