@@ -115,8 +115,10 @@ def register_env(
     entry = EnvEntry(env_id, entry_point, description, dict(suites or {}), suite_loader, origin or "")
     with _lock:
         old = _REGISTRY.get(env_id)
-        if old is not None and old.entry_point != entry_point:
-            raise ConfigError(f"environment {env_id!r} is already registered with entry point {old.entry_point!r}")
+        if old is not None:
+            if old.entry_point != entry_point:
+                raise ConfigError(f"environment {env_id!r} is already registered with entry point {old.entry_point!r}")
+            return old
         _REGISTRY[env_id] = entry
         if entry.gym_id not in gymnasium.registry:
             gymnasium.register(id=entry.gym_id, entry_point=entry_point, kwargs=dict(kwargs or {}))

@@ -1,0 +1,36 @@
+"""Gating of tests that need a third-party env package (and, for ScienceWorld, Java).
+
+On a laptop without them the tests skip with the reason; in CI (``CI=true``), where ``.ci/run``
+installs them, they run and fail if anything is missing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def missing(*packages: str, java: bool = False) -> str | None:
+    """Why the requirements are not met here, or None."""
+    absent = [p for p in packages if importlib.util.find_spec(p) is None]
+    if absent:
+        return f"{', '.join(absent)} not installed (pip install 'mulligan[envs]')"
+    if java and shutil.which("java") is None:
+        return "java not installed (scripts/ci-java.sh installs openjdk-17-jre-headless)"
+    return None
+
+
+def needs(*packages: str, java: bool = False):
+    """Mark a test ``thirdparty``; skip it when a requirement is missing, except in CI."""
+    reason = missing(*packages, java=java)
+    skip = pytest.mark.skipif(bool(reason) and not IN_CI, reason=str(reason))
+
+    def mark(test):
+        return pytest.mark.thirdparty(skip(test))
+
+    return mark
