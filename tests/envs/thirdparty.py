@@ -25,12 +25,18 @@ def missing(*packages: str, java: bool = False) -> str | None:
     return None
 
 
-def needs(*packages: str, java: bool = False):
-    """Mark a test ``thirdparty``; skip it when a requirement is missing, except in CI."""
+def marks(*packages: str, java: bool = False) -> list:
+    """``thirdparty``, and a skip when a requirement is missing, except in CI."""
     reason = missing(*packages, java=java)
-    skip = pytest.mark.skipif(bool(reason) and not IN_CI, reason=str(reason))
+    return [pytest.mark.thirdparty, pytest.mark.skipif(bool(reason) and not IN_CI, reason=str(reason))]
+
+
+def needs(*packages: str, java: bool = False):
+    """Decorate a test with :func:`marks`."""
 
     def mark(test):
-        return pytest.mark.thirdparty(skip(test))
+        for m in marks(*packages, java=java):
+            test = m(test)
+        return test
 
     return mark
