@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from thirdparty import IN_CI, missing
-
-TEXTWORLD_SIZES = {"train": 2, "valid": 1, "test": 3}
-HOUSEHOLD_TASKS = [f"train-{i}" for i in range(12)] + [f"unseen-{i}" for i in range(6)]
+from thirdparty import HOUSEHOLD_TASKS, IN_CI, TEXTWORLD_SIZES, missing
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,11 @@ import shutil
 
 import pytest
 
+TEXTWORLD_SIZES = {"train": 2, "valid": 1, "test": 3}
+"""The generated TextWorld suite the tests share (tests/envs/conftest.py)."""
+HOUSEHOLD_TASKS = [f"train-{i}" for i in range(12)] + [f"unseen-{i}" for i in range(6)]
+"""Household tasks written as ALFWorld games for the tests."""
+
 IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 
