@@ -83,6 +83,28 @@ def mulligan_play(env_id: str, task: str, **env_options) -> Callable[[list[str]]
     return play
 
 
+def package_play(path: Path, infos: Any, wrappers: list[Any] = ()) -> Callable[[list[str]], float]:
+    """The package's own loop over a TextWorld-engine game: ``textworld.start``, ``reset``, ``step``."""
+    import textworld as tw
+
+    def play(actions: list[str]) -> float:
+        game = tw.start(str(path), request_infos=infos, wrappers=list(wrappers))
+        game.reset()
+        try:
+            return timed(game.step, actions)
+        finally:
+            game.close()
+    return play
+
+
+def engine_speeds(env_id: str, episodes: list[tuple[str, list[str]]],
+                  package: Callable[[str], Callable[[list[str]], float]]) -> tuple[float, float]:
+    """Mean steps/s through mulligan and through the package's loop, on each episode's actions."""
+    ours = sum(steps_per_s(mulligan_play(env_id, t), [a]) for t, a in episodes) / len(episodes)
+    theirs = sum(steps_per_s(package(t), [a]) for t, a in episodes) / len(episodes)
+    return ours, theirs
+
+
 def scienceworld(args, out: Path) -> tuple[list[str], list[str]]:
     from scienceworld import ScienceWorldEnv
 
@@ -129,18 +151,7 @@ def textworld(args, out: Path) -> tuple[list[str], list[str]]:
     infos = tw.EnvInfos(objective=True, admissible_commands=True, policy_commands=True, won=True, lost=True,
                         score=True, max_score=True, extras=["walkthrough"])
 
-    def bare(task: str) -> Callable[[list[str]], float]:
-        def play(actions: list[str]) -> float:
-            game = tw.start(str(game_path(task)[0]), request_infos=infos)
-            game.reset()
-            try:
-                return timed(game.step, actions)
-            finally:
-                game.close()
-        return play
-
-    ours = sum(steps_per_s(mulligan_play(env_id, t), [a]) for t, a in episodes) / len(episodes)
-    theirs = sum(steps_per_s(bare(t), [a]) for t, a in episodes) / len(episodes)
+    ours, theirs = engine_speeds(env_id, episodes, lambda t: package_play(game_path(t)[0], infos))
     return [
         "TextWorld", f"tw-simple test, {args.expert_tasks}",
         success(env_id, str(root), "test", args.expert_tasks, "expert", out),
@@ -163,18 +174,7 @@ def alfworld(args, out: Path) -> tuple[list[str], list[str]]:
     _, wrappers = _engine()
     infos = tw.EnvInfos(won=True, admissible_commands=True, policy_commands=True, extras=["gamefile"])
 
-    def bare(task: str) -> Callable[[list[str]], float]:
-        def play(actions: list[str]) -> float:
-            game = tw.start(str(game_path(task)[0]), request_infos=infos, wrappers=wrappers)
-            game.reset()
-            try:
-                return timed(game.step, actions)
-            finally:
-                game.close()
-        return play
-
-    ours = sum(steps_per_s(mulligan_play(env_id, t), [a]) for t, a in episodes) / len(episodes)
-    theirs = sum(steps_per_s(bare(t), [a]) for t, a in episodes) / len(episodes)
+    ours, theirs = engine_speeds(env_id, episodes, lambda t: package_play(game_path(t)[0], infos, wrappers))
     return [
         "ALFWorld engine", f"household unseen as ALFWorld games, {args.expert_tasks}",
         success(env_id, str(root), "unseen", args.expert_tasks, "expert", out),

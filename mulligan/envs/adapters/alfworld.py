@@ -21,17 +21,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
-from gymnasium import spaces
-
-from mulligan.envs.contract import TEXT_CHARSET
-from mulligan.envs.options import check_env_options
+from mulligan.envs.adapters.textgame import TextGameEnv, normal_action
 from mulligan.envs.suites import IndexedSuite, checked_task_id
 from mulligan.errors import ConfigError, DependencyNotInstalled, EnvError
 
 ENV_ID = "mulligan/ALFWorld-v0"
 GAME_FILE = "game.tw-pddl"
-MAX_OBSERVATION_CHARS = 8192
 DATA_HINT = ("ALFWorld's data is not here: set ALFWORLD_DATA to a copy of it (`alfworld-download` fetches it on a "
              "machine with internet; then copy the folder), or write household tasks as ALFWorld games with "
              "mulligan.envs.adapters.alfworld_games.write_household_games and pass that folder as --suite")
@@ -93,7 +88,7 @@ def _engine() -> tuple[Any, list[Any]]:
     return textworld, [AlfredDemangler, AlfredInfos]
 
 
-class AlfworldEnv(gym.Env[str, str]):
+class AlfworldEnv(TextGameEnv):
     """One ALFWorld game at a time in ALFWorld's engine (module docstring).
 
     Args:
@@ -105,18 +100,10 @@ class AlfworldEnv(gym.Env[str, str]):
     metadata = {"render_modes": ["ansi"], "render_fps": 4, "blocking_reset": True, "blocking_step": True}
 
     def __init__(self, max_steps: int = 50, task: str | None = None, render_mode: str | None = None):
-        check_env_options(max_steps, render_mode, self.metadata["render_modes"])
-        self.max_steps = max_steps
-        self.default_task = task
-        self.render_mode = render_mode
-        self.observation_space = spaces.Text(MAX_OBSERVATION_CHARS, min_length=1, charset=TEXT_CHARSET)
-        self.action_space = spaces.Text(300, min_length=0, charset=TEXT_CHARSET)
-        self.game: Any = None
-        self.state: Any = None
-        self.task_id = self.split = self.goal = ""
+        super().__init__(max_steps, task, render_mode)
+        self.goal = ""
         self.steps_taken = 0
         self.is_won = False
-        self._last = ""
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
         """Load a game (``options={"task": "<data>:valid_unseen-3"}``)."""
@@ -140,7 +127,7 @@ class AlfworldEnv(gym.Env[str, str]):
         """Send one command; never raises for any action value."""
         if self.game is None:
             raise EnvError("call reset() before step()")
-        text = " ".join(str(action).split()).lower() if isinstance(action, str) else ""
+        text = normal_action(action).lower()
         valid = text in set(self.state.get("admissible_commands") or ())
         self.steps_taken += 1
         if valid:
@@ -160,20 +147,6 @@ class AlfworldEnv(gym.Env[str, str]):
             raise EnvError("call reset() before asking the expert")
         plan = self.state.get("policy_commands") or []
         return str(plan[0]) if plan else "look"
-
-    def render(self) -> str | None:
-        """The last observation in ``"ansi"`` mode."""
-        return self._last if self.render_mode == "ansi" else None
-
-    def close(self) -> None:
-        """Close the game."""
-        game, self.game = self.game, None
-        if game is not None:
-            game.close()
-
-    def _emit(self, text: str) -> str:
-        self._last = text.strip()[:MAX_OBSERVATION_CHARS] or "(nothing)"
-        return self._last
 
     def _info(self, valid: bool) -> dict[str, Any]:
         return {"won": self.is_won, "goal": self.goal, "valid": valid,

@@ -19,17 +19,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
-from gymnasium import spaces
-
-from mulligan.envs.contract import TEXT_CHARSET
-from mulligan.envs.options import check_env_options
+from mulligan.envs.adapters.textgame import TextGameEnv, normal_action
 from mulligan.envs.suites import IndexedSuite, checked_task_id
 from mulligan.errors import ConfigError, DependencyNotInstalled, EnvError
 
 ENV_ID = "mulligan/TextWorld-v0"
 GAME_SUFFIXES = (".z8", ".ulx")
-MAX_OBSERVATION_CHARS = 8192
 
 
 def default_games_dir() -> Path:
@@ -97,7 +92,7 @@ def game_path(task_id: Any) -> tuple[Path, str]:
     return game, split
 
 
-class TextWorldEnv(gym.Env[str, str]):
+class TextWorldEnv(TextGameEnv):
     """One TextWorld game at a time (module docstring).
 
     Args:
@@ -106,21 +101,10 @@ class TextWorldEnv(gym.Env[str, str]):
         render_mode: None or ``"ansi"``.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4, "blocking_reset": True}
-
     def __init__(self, max_steps: int = 100, task: str | None = None, render_mode: str | None = None):
-        check_env_options(max_steps, render_mode, self.metadata["render_modes"])
-        self.max_steps = max_steps
-        self.default_task = task
-        self.render_mode = render_mode
-        self.observation_space = spaces.Text(MAX_OBSERVATION_CHARS, min_length=1, charset=TEXT_CHARSET)
-        self.action_space = spaces.Text(300, min_length=0, charset=TEXT_CHARSET)
-        self.game: Any = None
-        self.state: Any = None
-        self.task_id = self.split = ""
+        super().__init__(max_steps, task, render_mode)
         self.history: list[str] = []
         self.score = 0.0
-        self._last = ""
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
         """Start a game (``options={"task": "<folder>:test-3"}``)."""
@@ -142,7 +126,7 @@ class TextWorldEnv(gym.Env[str, str]):
         """Send one command; never raises for any action value."""
         if self.game is None:
             raise EnvError("call reset() before step()")
-        text = " ".join(str(action).split())[:300] if isinstance(action, str) else ""
+        text = normal_action(action)
         valid = text.lower() in {c.lower() for c in self.state.get("admissible_commands") or ()}
         self.history.append(text)
         self.state, score, done = self.game.step(text)
@@ -172,23 +156,9 @@ class TextWorldEnv(gym.Env[str, str]):
                 twin.step(action)
         return twin
 
-    def render(self) -> str | None:
-        """The last observation in ``"ansi"`` mode."""
-        return self._last if self.render_mode == "ansi" else None
-
-    def close(self) -> None:
-        """Close the game's interpreter."""
-        game, self.game = self.game, None
-        if game is not None:
-            game.close()
-
     def _first_task(self) -> str:
         suite = TextWorldSuite(default_games_dir())
         return suite.task_ids(suite.default_split, 1)[0]
-
-    def _emit(self, text: str) -> str:
-        self._last = text.strip()[:MAX_OBSERVATION_CHARS] or "(nothing)"
-        return self._last
 
     def _info(self, valid: bool) -> dict[str, Any]:
         state = self.state
