@@ -56,7 +56,7 @@ def test_household_tasks_are_won_by_the_household_expert_in_alfworlds_engine(alf
         for command, ours, theirs in steps:
             if command.startswith(("go to", "open", "take")):
                 # Arriving, opening and taking read the same in both worlds.
-                assert theirs.replace("move", "put") == ours or theirs == ours, (task_id, command, ours, theirs)
+                assert theirs == ours, (task_id, command, ours, theirs)
     assert types == set(TASK_TYPES)
 
 
@@ -64,6 +64,7 @@ def test_household_tasks_are_won_by_the_household_expert_in_alfworlds_engine(alf
 def test_a_plan_that_stops_short_does_not_win(alfworld_games):
     task_id = HOUSEHOLD_TASKS[0]
     demo = solve(task_id)
+    assert task_id.startswith("train-")
     env = make_env(ENV_ID)
     try:
         (task,) = [t for t in AlfworldSuite(alfworld_games).task_ids("train", None)
@@ -88,7 +89,7 @@ def test_the_engines_planner_is_the_expert(alfworld_games, tmp_path):
     config = RunConfig(env=ENV_ID, suite=str(alfworld_games), split="unseen", tasks=None, agent="expert",
                        concurrency=2, out=str(tmp_path / "run"))
     summary = asyncio.run(run_suite(config)).summary
-    assert summary["episodes"] == 6 and summary["success_rate"] == 1.0
+    assert summary["episodes"] == 2 and summary["success_rate"] == 1.0
 
 
 def test_without_data_the_suite_says_how_to_get_it(tmp_path, monkeypatch):

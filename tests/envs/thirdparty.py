@@ -14,8 +14,22 @@ import pytest
 
 TEXTWORLD_SIZES = {"train": 2, "valid": 1, "test": 3}
 """The generated TextWorld suite the tests share (tests/envs/conftest.py)."""
-HOUSEHOLD_TASKS = [f"train-{i}" for i in range(12)] + [f"unseen-{i}" for i in range(6)]
-"""Household tasks written as ALFWorld games for the tests."""
+
+
+def _one_task_per_type(split: str) -> list[str]:
+    from mulligan.envs.household.rooms import TASK_TYPES
+    from mulligan.envs.household.suites import build_world
+
+    found: dict[str, str] = {}
+    for i in range(200):
+        found.setdefault(build_world(f"{split}-{i}").task.task_type, f"{split}-{i}")
+        if len(found) == len(TASK_TYPES):
+            break
+    return sorted(found.values())
+
+
+HOUSEHOLD_TASKS = _one_task_per_type("train") + ["unseen-0", "unseen-1"]
+"""Household tasks written as ALFWorld games for the tests: one of each type, and two unseen."""
 
 IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 

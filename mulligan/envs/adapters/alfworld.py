@@ -104,6 +104,7 @@ class AlfworldEnv(TextGameEnv):
         self.goal = ""
         self.steps_taken = 0
         self.is_won = False
+        self._plan: list[str] | None = None
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
         """Load a game (``options={"task": "<data>:valid_unseen-3"}``)."""
@@ -115,12 +116,13 @@ class AlfworldEnv(TextGameEnv):
         path, split = game_path(task_id)
         self.close()
         textworld, wrappers = _engine()
-        infos = textworld.EnvInfos(won=True, admissible_commands=True, policy_commands=True, extras=["gamefile"])
+        infos = textworld.EnvInfos(won=True, admissible_commands=True, extras=["gamefile"])
         self.game = textworld.start(str(path), request_infos=infos, wrappers=wrappers)
         self.state = self.game.reset()
         feedback = str(self.state.feedback)
         self.goal = feedback.rpartition("Your task is to:")[2].strip()
         self.task_id, self.split, self.steps_taken, self.is_won = task_id, split, 0, False
+        self._plan = None
         return self._emit(feedback.replace("-= Welcome to TextWorld, ALFRED! =-", "")), self._info(True)
 
     def step(self, action: Any) -> tuple[str, float, bool, bool, dict[str, Any]]:
@@ -132,6 +134,7 @@ class AlfworldEnv(TextGameEnv):
         self.steps_taken += 1
         if valid:
             self.state, _, _ = self.game.step(text)
+            self._plan = None
             feedback = str(self.state.feedback)
         else:
             feedback = "Nothing happens."
@@ -143,10 +146,13 @@ class AlfworldEnv(TextGameEnv):
 
     def expert_action(self) -> str:
         """The next command of the engine's plan from the current state."""
-        if self.state is None:
+        if self.game is None:
             raise EnvError("call reset() before asking the expert")
-        plan = self.state.get("policy_commands") or []
-        return str(plan[0]) if plan else "look"
+        if self._plan is None:
+            # What TextWorld computes for info["policy_commands"], asked only when the expert is: Fast
+            # Downward replans from scratch, which costs more than a step.
+            self._plan = [str(a) for a in self.game._pddl_state.replan(self.game._entity_infos)]
+        return self._plan[0] if self._plan else "look"
 
     def _info(self, valid: bool) -> dict[str, Any]:
         return {"won": self.is_won, "goal": self.goal, "valid": valid,
