@@ -8,7 +8,7 @@ What is changed, so the suite finishes in minutes (every command still runs):
 
 - sizes: ``--tasks N`` above 2 becomes ``--tasks 2`` (and ``mulligan run`` without ``--tasks``
   gets it), ``--train-tasks``/``--eval-tasks`` 2, ``selftrain --iterations`` 1,
-  ``-o iterations=1``, ``-o samples=2``, ``-o trials=2``, ``make run TASKS=2``;
+  ``-o iterations=2``, ``-o samples=4``, ``-o trials=2``, ``make run TASKS=2``;
 - ``mulligan serve`` starts in the background and stops after the document's last command;
 - files a command reads that no document writes get a stand-in (``prog.py`` echoes ``in.txt``).
 
@@ -77,7 +77,7 @@ def shrink(command: str) -> str:
     command = re.sub(r"--tasks (\d+)", at_most("--tasks", 2), command)
     command = re.sub(r"--train-tasks (\d+)", at_most("--train-tasks", 2), command)
     command = re.sub(r"--eval-tasks (\d+)", at_most("--eval-tasks", 2), command)
-    for option, n in (("iterations", 1), ("samples", 2), ("trials", 2)):
+    for option, n in (("iterations", 2), ("samples", 4), ("trials", 2)):
         command = re.sub(rf"-o {option}=(\d+)", lambda m, o=option, n=n: f"-o {o}={min(int(m.group(1)), n)}",
                          command)
     if " selftrain " in f" {command} ":
