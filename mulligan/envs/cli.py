@@ -83,6 +83,8 @@ def check_env(
         if task is None:
             loaded = get_suite(env, suite)
             task = loaded.task_ids(default_split(loaded), 1)[0]
+        if takes_task(env) and "task" not in kwargs:
+            kwargs["task"] = task  # gymnasium's check_env resets without options: the env's own default
         report = check_text_env(lambda: make_env(env, **kwargs), task, expert_episode=expert)
     except MulliganError as e:
         _fail(e)
@@ -97,6 +99,20 @@ def check_env(
         console.print(f"[red]{len(report.failures)} of {len(report.checks)} checks failed[/red]")
         raise typer.Exit(1)
     console.print(f"[green]all {len(report.checks)} checks passed[/green]")
+
+
+def takes_task(env_id: str) -> bool:
+    """Whether the env's constructor takes a default ``task`` (mulligan's envs do)."""
+    import inspect
+
+    from mulligan.envs.registration import lookup, resolve
+
+    target = resolve(lookup(env_id).entry_point, "environment")
+    init = target.__init__ if isinstance(target, type) else target
+    try:
+        return "task" in inspect.signature(init).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 @textworld_app.command("make")

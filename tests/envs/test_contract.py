@@ -45,7 +45,8 @@ def test_every_registered_env_keeps_the_contract(env_id, request):
     if task is None:
         suite = get_suite(env_id, suite_name)
         task = suite.task_ids(default_split(suite), 1)[0]
-    report = check_text_env(lambda: make_env(env_id, **setup.get("kwargs", {})), task)
+    kwargs = {**setup.get("kwargs", {}), "task": task}  # check_env's own resets play it too
+    report = check_text_env(lambda: make_env(env_id, **kwargs), task)
     assert report.ok, report.failures
     assert report.offers["expert"] == ("yes" if setup.get("expert", True) else "no")
 

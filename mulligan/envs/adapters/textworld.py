@@ -16,6 +16,7 @@ recovers from detours. Games keep native interpreter state that cannot be deep-c
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,11 @@ class TextWorldEnv(TextGameEnv):
             for action in self.history:
                 twin.step(action)
         return twin
+
+    def _emit(self, text: str) -> str:
+        # A .z8 game's output ends with the prompt and a status bar ("> ... -= Kitchen =-7/9").
+        text = re.sub(r"\s*-= [^\n]*=-\s*\d+/\d+\s*$", "", str(text))
+        return super()._emit(re.sub(r"\n\s*>\s*$", "", text.rstrip()))
 
     def _first_task(self) -> str:
         suite = TextWorldSuite(default_games_dir())
