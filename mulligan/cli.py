@@ -1,4 +1,4 @@
-"""The ``mulligan`` command line: envs, run, show, serve, bootstrap, export, train, selftrain."""
+"""The ``mulligan`` command line: envs, check-env, run, show, serve, bootstrap, export, train, selftrain, ..."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mulligan.envs.cli import ENV_OPTION_HELP, IMPORT_HELP, check_env, envs, parse_pairs, textworld_app
 from mulligan.envs.code.cli import app as sandbox_app
 from mulligan.errors import MulliganError
 from mulligan.memory.cli import app as memory_app
@@ -37,35 +38,18 @@ def _ensure_default_policy() -> None:
 
 def _parse_options(pairs: list[str]) -> dict:
     """``["trials=5", "reflector=env"]`` -> ``{"trials": 5, "reflector": "env"}`` (YAML scalars)."""
-    import yaml
-
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise MulliganError(f"agent option {pair!r} is not KEY=VALUE")
-        options[key.strip()] = yaml.safe_load(value) if value.strip() else ""
-    return options
+    return parse_pairs(pairs)
 
 
-@app.command()
-def envs() -> None:
-    """List environments, their task suites and splits."""
-    from mulligan.envs import list_envs
-
-    table = Table(title="Environments")
-    for col in ("env", "suite", "splits", "description"):
-        table.add_column(col)
-    for info in list_envs():
-        for suite in info.suites:
-            table.add_row(info.id, suite.name, ", ".join(suite.splits), info.description)
-    console.print(table)
+app.command()(envs)
+app.command("check-env")(check_env)
+app.add_typer(textworld_app, name="textworld")
 
 
 @app.command()
 def run(
-    env: str = typer.Argument("mulligan/Household-v0", help="Environment id (see `mulligan envs`)."),
-    split: str = typer.Option("unseen", help="Task split."),
+    env: str = typer.Argument("mulligan/Household-v0", help="Env id (see `mulligan envs`) or package.module:Name."),
+    split: Optional[str] = typer.Option(None, help="Task split (default: the suite's, e.g. household unseen)."),
     tasks: Optional[int] = typer.Option(50, help="Number of tasks (all of a finite suite when omitted there)."),
     agent: str = typer.Option("react", help="Agent: react, expert, ..."),
     model: Optional[str] = typer.Option(None, help="Model spec (see README); default: the embedded tiny policy."),
@@ -76,22 +60,28 @@ def run(
     start: int = typer.Option(0, help="Index of the first task of the split."),
     suite: Optional[str] = typer.Option(None, help="Task suite of the env (default: its default suite)."),
     max_steps: Optional[int] = typer.Option(None, help="Env step cap (default: the env's)."),
+    env_option: list[str] = typer.Option([], "--env-option", "-e", help=ENV_OPTION_HELP),
+    imports: list[str] = typer.Option([], "--import", help=IMPORT_HELP),
     option: list[str] = typer.Option([], "--option", "-o", help="Agent option KEY=VALUE (repeatable)."),
     memory: Optional[Path] = typer.Option(None, help="Memory directory: recalled into prompts, written back after."),
     memory_option: list[str] = typer.Option([], help="Memory option KEY=VALUE: k, lessons, write, dense, ..."),
 ) -> None:
     """Run an agent on a task suite and print the results table."""
     from mulligan.agents import agent_needs_llm
+    from mulligan.envs import import_plugins, suite_default_split
     from mulligan.runner.report import episode_progress, summary_table
     from mulligan.runner.runner import RunConfig, run_suite
 
-    if out is None:
-        name = env.split("/")[-1].split("-")[0].lower()
-        out = Path("runs") / f"{name}-{split}-{agent}-{time.strftime('%Y%m%d-%H%M%S')}"
     try:
+        import_plugins(imports)
+        split = split or suite_default_split(env, suite)
+        if out is None:
+            name = env.split("/")[-1].split("-")[0].lower()
+            out = Path("runs") / f"{name}-{split}-{agent}-{time.strftime('%Y%m%d-%H%M%S')}"
         config = RunConfig(
             env=env, split=split, suite=suite, tasks=tasks, start=start, agent=agent, model=model,
             concurrency=concurrency, seed=seed, max_steps=max_steps, out=str(out),
+            env_options=_parse_options(env_option), imports=imports,
             agent_options=_parse_options(option), memory=str(memory) if memory else None,
             memory_options=_parse_options(memory_option),
         )

@@ -17,7 +17,7 @@ from typing import Any, Callable
 from pydantic import BaseModel, Field
 
 from mulligan.agents import agent_needs_llm, make_agent
-from mulligan.envs import get_suite, make_env
+from mulligan.envs import default_split, get_suite, import_plugins, make_env, max_concurrency
 from mulligan.errors import RunError
 from mulligan.records import Trajectory
 from mulligan.runner.metrics import summarize
@@ -28,7 +28,8 @@ class RunConfig(BaseModel):
     """What to run; saved as the run directory's ``config.yaml``."""
 
     env: str = "mulligan/Household-v0"
-    split: str = "unseen"
+    split: str | None = None
+    """Task split (None: the suite's default split, e.g. ``unseen`` for the household)."""
     suite: str | None = None
     """Task suite of the env (None: its default suite)."""
     tasks: int | None = 50
@@ -44,6 +45,8 @@ class RunConfig(BaseModel):
     """Env step cap (None: the env's default)."""
     env_options: dict[str, Any] = Field(default_factory=dict)
     """Arguments of the env's constructor (``--env-option KEY=VALUE``)."""
+    imports: list[str] = Field(default_factory=list)
+    """Modules imported before the env is looked up, for envs they register (``--import``)."""
     agent_options: dict[str, Any] = Field(default_factory=dict)
     memory: str | None = None
     """Memory directory (``--memory``): recalled into every episode's prompt, written back after."""
@@ -79,6 +82,10 @@ async def run_suite(
         resume: Continue a run directory that already holds trajectories.
         on_episode: Progress callback.
     """
+    import_plugins(config.imports)
+    suite = get_suite(config.env, config.suite)
+    if config.split is None:
+        config = config.model_copy(update={"split": default_split(suite)})
     rundir = RunDir(config.out)
     cfg = config.model_dump(mode="json")
     if rundir.trajectories_path.exists() and rundir.trajectories_path.stat().st_size:
@@ -93,7 +100,6 @@ async def run_suite(
     previous = rundir.load_summary() if resume else {}
     rundir.write_config(cfg)
 
-    suite = get_suite(config.env, config.suite)
     task_ids = suite.task_ids(config.split, config.tasks, start=config.start)
     earlier = rundir.trajectories() if resume else []
     done_keys = {t.key for t in earlier}
@@ -112,7 +118,8 @@ async def run_suite(
     successes = sum(1 for tid in task_ids if episode_key(tid) in won_keys)
     done = len(task_ids) - len(pending)
     written = 0
-    semaphore = asyncio.Semaphore(max(1, config.concurrency))
+    # An env may say how many of it can run at once (ScienceWorld starts a JVM per instance).
+    semaphore = asyncio.Semaphore(max(1, min(config.concurrency, max_concurrency(config.env) or config.concurrency)))
 
     async def one(index: int, task_id: str) -> None:
         nonlocal done, successes, written
