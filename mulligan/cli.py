@@ -77,6 +77,8 @@ def run(
     option: list[str] = typer.Option([], "--option", "-o", help="Agent option KEY=VALUE (repeatable)."),
     memory: Optional[Path] = typer.Option(None, help="Memory directory: recalled into prompts, written back after."),
     memory_option: list[str] = typer.Option([], help="Memory option KEY=VALUE: k, lessons, write, dense, ..."),
+    ray: Optional[str] = typer.Option(None, help="Run episodes on a Ray cluster: auto, local or an address."),
+    ray_option: list[str] = typer.Option([], help="Ray option KEY=VALUE: workers, engines, engine_gpus, ..."),
 ) -> None:
     """Run an agent on a task suite and print the results table."""
     from mulligan.agents import agent_needs_llm
@@ -91,9 +93,9 @@ def run(
             env=env, split=split, suite=suite, tasks=tasks, start=start, agent=agent, model=model,
             concurrency=concurrency, seed=seed, max_steps=max_steps, out=str(out),
             agent_options=_parse_options(option), memory=str(memory) if memory else None,
-            memory_options=_parse_options(memory_option),
+            memory_options=_parse_options(memory_option), ray=ray, ray_options=_parse_options(ray_option),
         )
-        if model in (None, "default") and agent_needs_llm(agent):
+        if model in (None, "default", "vllm:default") and agent_needs_llm(agent):
             _ensure_default_policy()
         with progress_bar(console) as progress:
             bar = progress.add_task(f"{agent} on {env} {split}", total=None, success="-")
@@ -145,15 +147,17 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to bind."),
     port: int = typer.Option(8000, help="Port."),
     name: str = typer.Option("mulligan-default", help="Model name reported by /v1/models."),
+    engine: str = typer.Option("transformers", help="transformers, or vllm (the checkpoint on vLLM's engine)."),
 ) -> None:
     """Serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions)."""
     from mulligan.llm import make_llm
     from mulligan.llm.serve import serve as serve_forever
+    from mulligan.llm.spec import engine_spec
 
     try:
         if model in (None, "default"):
             _ensure_default_policy()
-        llm = make_llm(model or "default")
+        llm = make_llm(engine_spec(model, engine))
     except MulliganError as e:
         _fail(e)
     console.print(f"serving {llm.name} as {name!r} on http://{host}:{port}/v1")
@@ -257,6 +261,8 @@ def selftrain(
     eval_split: str = typer.Option("unseen", help="Split evaluated on."),
     concurrency: int = typer.Option(32, help="Episodes in flight."),
     option: list[str] = typer.Option([], "--option", "-o", help="Further SelfTrainConfig field KEY=VALUE."),
+    ray: Optional[str] = typer.Option(None, help="Collect and evaluate on a Ray cluster: auto, local or an address."),
+    ray_option: list[str] = typer.Option([], help="Ray option KEY=VALUE: workers, engines, engine_gpus, ..."),
 ) -> None:
     """Self-train a policy: collect with it, export, fine-tune, evaluate, N times; prints the metrics table."""
     from pydantic import ValidationError
@@ -269,7 +275,8 @@ def selftrain(
         config = SelfTrainConfig(
             env=env, method=method, iterations=iterations, train_tasks=train_tasks, eval_tasks=eval_tasks,
             out=str(out), model=model, samples=samples, temperature=temperature, init=init,
-            train_split=train_split, eval_split=eval_split, concurrency=concurrency, **_parse_options(option),
+            train_split=train_split, eval_split=eval_split, concurrency=concurrency, ray=ray,
+            ray_options=_parse_options(ray_option), **_parse_options(option),
         )
         records = run_selftrain(config, resume=resume, console=console)
     except ValidationError as e:
