@@ -68,8 +68,9 @@ def connect(address: str) -> Any:
         target = None if address == "local" else address
         try:
             ray.init(address=target, include_dashboard=False, log_to_driver=False, configure_logging=False)
-        except (ConnectionError, ValueError, RuntimeError) as e:
-            raise ConfigError(f"cannot reach the Ray cluster {address!r}: {e}") from e
+        except Exception as e:  # noqa: BLE001 - Ray raises bare Exception when a local raylet times out
+            what = "start a local Ray cluster" if target is None else f"reach the Ray cluster {address!r}"
+            raise ConfigError(f"cannot {what}: {_first_line(e)}") from e
     return ray
 
 
