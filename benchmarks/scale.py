@@ -32,6 +32,16 @@ HOUSEHOLD = "mulligan/Household-v0"
 console = Console()
 MEASURED: dict[str, float] = {}
 """Per-episode figures the sizing part reuses when the parts run in one process."""
+POLICY: list[str] = []
+"""``--policy PATH``: the checkpoint the model parts run (default: the embedded default policy)."""
+
+
+def policy() -> Path:
+    if POLICY:
+        return Path(POLICY[0])
+    from mulligan.training.default_policy import ensure_default_policy
+
+    return ensure_default_policy()
 
 
 def machine() -> str:
@@ -59,9 +69,8 @@ def bench_vllm(tasks: int = 64, concurrency: int = 32) -> None:
     """The default policy on the same tasks through transformers and through vLLM (cpu build)."""
     from mulligan.llm.transformers_backend import TransformersLLM
     from mulligan.llm.vllm_backend import VLLMBackend
-    from mulligan.training.default_policy import ensure_default_policy
 
-    path = ensure_default_policy()
+    path = policy()
     config = RunConfig(env=HOUSEHOLD, split="unseen", tasks=tasks, agent="react", concurrency=concurrency,
                        agent_options={"admissible": "nearest"})
     rows = []
@@ -89,17 +98,10 @@ def bench_vllm(tasks: int = 64, concurrency: int = 32) -> None:
                     steps_per_episode=s["avg_steps"])
 
 
-def _cluster(nodes: int, cpus: int = 1):
-    """A real multi-node cluster on this machine: a head with no CPUs and ``nodes`` worker nodes."""
-    import ray
-    from ray.cluster_utils import Cluster
+def _cluster(nodes: int):
+    from mulligan.runner.ray_executor import start_local_cluster
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
-    for _ in range(nodes):
-        cluster.add_node(num_cpus=cpus)
-    cluster.wait_for_nodes()
-    ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False)
-    return cluster
+    return start_local_cluster(nodes)
 
 
 def _close(cluster) -> None:
@@ -142,9 +144,7 @@ def bench_overhead(tasks: int = 200, turns: int = 30, concurrency: int = 8) -> N
 
 def bench_nodes(tasks: int = 32, concurrency: int = 16) -> None:
     """Episodes/s of the default policy in process and on Ray with 1 and 2 worker nodes (an engine each)."""
-    from mulligan.training.default_policy import ensure_default_policy
-
-    path = ensure_default_policy()
+    path = policy()
     config = RunConfig(env=HOUSEHOLD, split="unseen", tasks=tasks, agent="react", concurrency=concurrency,
                        model=f"transformers:{path}", agent_options={"admissible": "nearest"})
     rows = [("in process", _run(config))]
@@ -214,10 +214,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=sorted(PARTS), action="append")
     parser.add_argument("--tasks", type=int, default=None, help="Tasks per run (each part has its default).")
+    parser.add_argument("--policy", default=None, help="Checkpoint for the model parts (default: the default policy).")
     parser.add_argument("--gpu-tokens-per-s", type=float, default=2500.0,
                         help="Assumed generated tokens/s of one GPU engine for the sizing part.")
     args = parser.parse_args()
     console.print(f"machine: {machine()}")
+    if args.policy:
+        POLICY.append(args.policy)
     for name in args.part or list(PARTS):
         if name == "sizing":
             bench_sizing(gpu_tokens_per_s=args.gpu_tokens_per_s)

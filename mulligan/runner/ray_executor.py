@@ -25,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mulligan.agents import agent_needs_llm, make_agent
 from mulligan.errors import ConfigError, DependencyNotInstalled
@@ -53,6 +53,15 @@ class RayOptions(BaseModel):
     """Tries per episode when the worker or engine running it dies."""
 
 
+def ray_options(options: dict[str, Any]) -> RayOptions:
+    """Validate ``--ray-option`` pairs; a misspelt or ill-typed one is a ConfigError naming it."""
+    try:
+        return RayOptions(**options)
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+        raise ConfigError(f"bad Ray option ({problems}); options: {', '.join(RayOptions.model_fields)}") from None
+
+
 def import_ray() -> Any:
     try:
         import ray
@@ -72,6 +81,33 @@ def connect(address: str) -> Any:
             what = "start a local Ray cluster" if target is None else f"reach the Ray cluster {address!r}"
             raise ConfigError(f"cannot {what}: {_first_line(e)}") from e
     return ray
+
+
+def start_local_cluster(nodes: int, cpus_per_node: float = 1, tries: int = 3) -> Any:
+    """A multi-node Ray cluster on this machine (each node a raylet of its own), this process connected.
+
+    The head holds no CPUs, so workers and engines run on the ``nodes`` worker nodes; for tests,
+    benchmarks and trying failover (``cluster.remove_node``). Ray gives a starting raylet 30 s to
+    register, which a heavily loaded machine can exceed: the cluster is then started again.
+    Returns the ``ray.cluster_utils.Cluster``; ``ray.shutdown()`` then ``cluster.shutdown()`` end it.
+    """
+    ray = import_ray()
+    from ray.cluster_utils import Cluster
+
+    for attempt in range(tries):
+        cluster = Cluster()
+        try:
+            cluster.add_node(num_cpus=0, include_dashboard=False)
+            for _ in range(nodes):
+                cluster.add_node(num_cpus=cpus_per_node)
+            cluster.wait_for_nodes()
+            ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False)
+            return cluster
+        except Exception:
+            cluster.shutdown()
+            if attempt == tries - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _lost_errors(ray: Any) -> tuple[type[BaseException], ...]:
@@ -278,9 +314,8 @@ async def run_on_ray(config: RunConfig, todo: list[tuple[int, str]], *, llm: Any
     """
     if memory is not None:
         raise ConfigError("--memory is not supported with --ray yet: run the memory run in process")
-    options = RayOptions(**config.ray_options)
+    options = ray_options(config.ray_options)
     ray = connect(config.ray or "local")
-    lost = _lost_errors(ray)
     engines: RayEngines | None = None
     owns_engines = False
     local: Callable[[], Any] | None = None
@@ -291,15 +326,35 @@ async def run_on_ray(config: RunConfig, todo: list[tuple[int, str]], *, llm: Any
             engines, owns_engines = RayEngines(factory, options, config.ray or "local"), True
         else:
             local = _local_factory(config, llm)
-    n_workers = options.workers or max(1, _alive_nodes(ray))
-    worker = ray.remote(num_cpus=options.worker_cpus)(WorkerActor)
-    workers = _Pool(lambda: worker.options(scheduling_strategy="SPREAD").remote(config, local), n_workers)
+    workers: _Pool | None = None
+    try:
+        workers = await _start_workers(ray, config, options, local)
+        await _dispatch(config, todo, workers, engines, options, _lost_errors(ray), record)
+    finally:
+        for m in workers.members if workers is not None else []:
+            ray.kill(m.actor, no_restart=True)
+        if owns_engines and engines is not None:
+            engines.close()
+
+
+async def _start_workers(ray: Any, config: RunConfig, options: RayOptions, local: Callable[[], Any] | None) -> _Pool:
+    n = options.workers or max(1, _alive_nodes(ray))
+    actor = ray.remote(num_cpus=options.worker_cpus)(WorkerActor)
+    workers = _Pool(lambda: actor.options(scheduling_strategy="SPREAD").remote(config, local), n)
     try:
         for m in workers.members:
             await asyncio.wrap_future(m.actor.ready.remote().future())
     except Exception as e:  # noqa: BLE001 - e.g. the backend's constructor failed in the worker
+        for m in workers.members:
+            ray.kill(m.actor, no_restart=True)
         raise ConfigError(f"a Ray worker failed to start: {_first_line(e)}") from e
-    per_worker = max(1, math.ceil(config.concurrency / n_workers))
+    return workers
+
+
+async def _dispatch(config: RunConfig, todo: list[tuple[int, str]], workers: _Pool, engines: RayEngines | None,
+                    options: RayOptions, lost: tuple[type[BaseException], ...], record: Callable[..., None]) -> None:
+    """Keep every live worker busy, pin each episode to an engine, record results, rerun the lost."""
+    per_worker = max(1, math.ceil(config.concurrency / workers.n))
     queue = deque(todo)
     reasons: dict[str, list[str]] = {}
     running: dict[asyncio.Future[Any], tuple[int, str, _Member, _Member | None]] = {}
@@ -346,12 +401,8 @@ async def run_on_ray(config: RunConfig, todo: list[tuple[int, str]], *, llm: Any
                     t.retries = list(reasons.get(task_id, []))
                 record(trajs)
     finally:
-        for task in running:
-            task.cancel()
-        for m in workers.members:
-            ray.kill(m.actor, no_restart=True)
-        if owns_engines and engines is not None:
-            engines.close()
+        for future in running:
+            future.cancel()
 
 
 def _loads(payload: str | None) -> list[dict[str, Any]]:

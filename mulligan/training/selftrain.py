@@ -110,9 +110,9 @@ def _policy_llm(config: SelfTrainConfig, model: Path, llm_factory: LLMFactory) -
     """The backend of ``model``: built here, or as engine actors on the Ray cluster with ``--ray``."""
     if not config.ray:
         return llm_factory(model)
-    from mulligan.runner.ray_executor import RayEngines, RayOptions
+    from mulligan.runner.ray_executor import RayEngines, ray_options
 
-    return RayEngines(functools.partial(llm_factory, model), RayOptions(**config.ray_options), config.ray)
+    return RayEngines(functools.partial(llm_factory, model), ray_options(config.ray_options), config.ray)
 
 
 def _run_config(config: SelfTrainConfig, model: Path, out: Path, *, split: str, tasks: int, start: int = 0,

@@ -10,9 +10,9 @@ import json
 import pytest
 
 ray = pytest.importorskip("ray")  # an extra of mulligan[dev]: CI always has it
-from ray.cluster_utils import Cluster  # noqa: E402
 
 from mulligan.records import repair_jsonl  # noqa: E402
+from mulligan.runner.ray_executor import start_local_cluster  # noqa: E402
 from mulligan.runner.rundir import RunDir  # noqa: E402
 from mulligan.runner.runner import RunConfig, run  # noqa: E402
 
@@ -23,12 +23,7 @@ HOUSEHOLD = "mulligan/Household-v0"
 
 @pytest.fixture(scope="module")
 def cluster():
-    """A head with no CPUs and two worker nodes of one CPU each."""
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
-    for _ in range(2):
-        c.add_node(num_cpus=1)
-    c.wait_for_nodes()
-    ray.init(address=c.address, include_dashboard=False, log_to_driver=False)
+    c = start_local_cluster(2)
     yield c
     ray.shutdown()
     c.shutdown()
@@ -138,3 +133,32 @@ def test_engine_killed_mid_run_reruns_its_episodes(cluster, tmp_path, default_po
     assert all(t.error is None and t.steps for t in trajs)
     retried = [t for t in trajs if t.retries]
     assert retried and all("engine died" in r for t in retried for r in t.retries)
+
+
+def test_cli_run_with_ray_options(cluster, tmp_path):
+    from typer.testing import CliRunner
+
+    from mulligan.cli import app
+
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["run", HOUSEHOLD, "--agent", "expert", "--tasks", "4", "--split", "seen",
+                                      "--out", str(out), "--ray", cluster.address, "--ray-option", "workers=2"])
+    assert result.exit_code == 0, result.output
+    assert len(RunDir(out).trajectories()) == 4
+    bad = CliRunner().invoke(app, ["run", HOUSEHOLD, "--agent", "expert", "--tasks", "1", "--out", str(tmp_path / "b"),
+                                   "--ray", cluster.address, "--ray-option", "wrokers=2"])
+    assert bad.exit_code == 2 and "wrokers" in bad.output
+
+
+@pytest.mark.slow
+def test_selftrain_evaluation_on_ray(cluster, tmp_path, default_policy_path):
+    """selftrain's evaluation with --ray: the checkpoint runs in an engine actor, episodes in workers."""
+    from mulligan.training.methods import SelfTrainConfig
+    from mulligan.training.selftrain import evaluate
+
+    config = SelfTrainConfig(eval_tasks=4, max_steps=5, concurrency=4, ray=cluster.address,
+                             ray_options={"engines": 1, "engine_cpus": 0})
+    result = evaluate(config, default_policy_path, tmp_path / "eval")
+    trajs = RunDir(tmp_path / "eval").trajectories()
+    assert result["tasks"] == 4 and len(trajs) == 4
+    assert all(t.error is None and t.steps and t.model.startswith("transformers:") for t in trajs)
