@@ -105,21 +105,22 @@ class _ChildEngine:
             if future is not None and not future.done():
                 future.set_result(answer)
         code = self.proc.wait()
-        self._dead = f"the vLLM engine exited (code {code}): {self.tail(3)}"
-        if not ready.done():
-            ready.set_result({"ready": False, "error": self._dead})
-        with self._lock:
+        dead = f"the vLLM engine exited (code {code}): {self.tail(3)}"
+        with self._lock:  # submit checks under the same lock, so no request is left waiting
+            self._dead = dead
             pending, self._pending = list(self._pending.values()), {}
+        if not ready.done():
+            ready.set_result({"ready": False, "error": dead})
         for future in pending:
             if not future.done():
-                future.set_result({"error": self._dead})
+                future.set_result({"error": dead})
 
     def submit(self, request: dict[str, Any]) -> concurrent.futures.Future[dict[str, Any]]:
         future: concurrent.futures.Future[dict[str, Any]] = concurrent.futures.Future()
-        if self._dead:
-            future.set_result({"error": self._dead})
-            return future
         with self._lock:
+            if self._dead:
+                future.set_result({"error": self._dead})
+                return future
             request_id = next(self._ids)
             self._pending[request_id] = future
             try:
