@@ -77,11 +77,11 @@ class _ChildEngine:
         try:
             hello = ready.result(timeout=startup_timeout)
         except concurrent.futures.TimeoutError:
-            self.close()
-            raise ConfigError(f"the vLLM engine did not start within {startup_timeout:.0f} s; log: {self.log.name}")
+            hello = {"ready": False, "error": f"it did not start within {startup_timeout:.0f} s (startup_timeout)"}
         if not hello.get("ready"):
-            self.close()
-            raise ConfigError(f"the vLLM engine failed to start: {hello.get('error') or self.tail()}")
+            self.close(keep_log=True)
+            raise ConfigError(f"the vLLM engine failed to start: {hello.get('error')}; last lines: {self.tail(3)} "
+                              f"(whole log: {self.log.name})")
 
     def tail(self, lines: int = 8) -> str:
         try:
@@ -132,7 +132,7 @@ class _ChildEngine:
                 future.set_result({"error": f"the vLLM engine is gone: {e}"})
         return future
 
-    def close(self) -> None:
+    def close(self, keep_log: bool = False) -> None:
         if self.proc.poll() is None:
             try:
                 assert self.proc.stdin is not None
@@ -143,7 +143,8 @@ class _ChildEngine:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
-        Path(self.log.name).unlink(missing_ok=True)
+        if not keep_log:
+            Path(self.log.name).unlink(missing_ok=True)
 
 
 class VLLMBackend:
