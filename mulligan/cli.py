@@ -65,6 +65,8 @@ def run(
     option: list[str] = typer.Option([], "--option", "-o", help="Agent option KEY=VALUE (repeatable)."),
     memory: Optional[Path] = typer.Option(None, help="Memory directory: recalled into prompts, written back after."),
     memory_option: list[str] = typer.Option([], help="Memory option KEY=VALUE: k, lessons, write, dense, ..."),
+    ray: Optional[str] = typer.Option(None, help="Run episodes on a Ray cluster: auto, local or an address."),
+    ray_option: list[str] = typer.Option([], help="Ray option KEY=VALUE: workers, engines, engine_gpus, ..."),
 ) -> None:
     """Run an agent on a task suite and print the results table."""
     from mulligan.agents import agent_needs_llm
@@ -83,9 +85,9 @@ def run(
             concurrency=concurrency, seed=seed, max_steps=max_steps, out=str(out),
             env_options=_parse_options(env_option), imports=imports,
             agent_options=_parse_options(option), memory=str(memory) if memory else None,
-            memory_options=_parse_options(memory_option),
+            memory_options=_parse_options(memory_option), ray=ray, ray_options=_parse_options(ray_option),
         )
-        if model in (None, "default") and agent_needs_llm(agent):
+        if model in (None, "default", "vllm:default") and agent_needs_llm(agent):
             _ensure_default_policy()
         with episode_progress(None, f"{agent} on {env} {split}", console=console) as on_episode:
             result = asyncio.run(run_suite(config, resume=resume, on_episode=on_episode))
@@ -132,15 +134,17 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to bind."),
     port: int = typer.Option(8000, help="Port."),
     name: str = typer.Option("mulligan-default", help="Model name reported by /v1/models."),
+    engine: str = typer.Option("transformers", help="transformers, or vllm (the checkpoint on vLLM's engine)."),
 ) -> None:
     """Serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions)."""
     from mulligan.llm import make_llm
     from mulligan.llm.serve import serve as serve_forever
+    from mulligan.llm.spec import engine_spec
 
     try:
         if model in (None, "default"):
             _ensure_default_policy()
-        llm = make_llm(model or "default")
+        llm = make_llm(engine_spec(model, engine))
     except MulliganError as e:
         _fail(e)
     console.print(f"serving {llm.name} as {name!r} on http://{host}:{port}/v1")
@@ -265,6 +269,8 @@ def selftrain(
     concurrency: int = typer.Option(32, help="Episodes in flight."),
     option: list[str] = typer.Option([], "--option", "-o", help="Further SelfTrainConfig field KEY=VALUE."),
     report_to: list[str] = typer.Option([], help="Tracker of training and loop metrics: tensorboard, trackio, ..."),
+    ray: Optional[str] = typer.Option(None, help="Collect and evaluate on a Ray cluster: auto, local or an address."),
+    ray_option: list[str] = typer.Option([], help="Ray option KEY=VALUE: workers, engines, engine_gpus, ..."),
 ) -> None:
     """Self-train a policy: collect with it, export, fine-tune, evaluate, N times; prints the metrics table."""
     from pydantic import ValidationError
@@ -278,7 +284,7 @@ def selftrain(
             env=env, method=method, iterations=iterations, train_tasks=train_tasks, eval_tasks=eval_tasks,
             out=str(out), model=model, samples=samples, temperature=temperature, init=init,
             train_split=train_split, eval_split=eval_split, concurrency=concurrency, report_to=report_to,
-            **_parse_options(option),
+            ray=ray, ray_options=_parse_options(ray_option), **_parse_options(option),
         )
         records = run_selftrain(config, resume=resume, console=console)
     except ValidationError as e:

@@ -53,6 +53,11 @@ class RunConfig(BaseModel):
     memory_options: dict[str, Any] = Field(default_factory=dict)
     """:class:`~mulligan.memory.MemoryConfig` fields (``k``, ``lessons``, ``write``, ``dense``, ...)."""
     out: str = "runs/latest"
+    ray: str | None = None
+    """Ray cluster (``--ray``): ``auto``, ``local`` or an address; episodes then run in Ray workers
+    (:mod:`mulligan.runner.ray_executor`). None runs them in this process."""
+    ray_options: dict[str, Any] = Field(default_factory=dict)
+    """:class:`~mulligan.runner.ray_executor.RayOptions` fields (``workers``, ``engines``, ``engine_gpus``, ...)."""
 
 
 class RunResult(BaseModel):
@@ -107,25 +112,14 @@ async def run_suite(
     pending = {tid for tid in task_ids if episode_key(tid) not in done_keys}
 
     memory = _open_memory(config)
-    owns_llm = False
-    if llm is None and agent_needs_llm(config.agent):
-        llm = make_llm_for(config.model)
-        owns_llm = True
-    agent = make_agent(config.agent, _batched(llm), **config.agent_options)
-    agent.memory = memory
-
     started = time.perf_counter()
     successes = sum(1 for tid in task_ids if episode_key(tid) in won_keys)
     done = len(task_ids) - len(pending)
     written = 0
-    # An env may say how many of it can run at once (ScienceWorld starts a JVM per instance).
-    semaphore = asyncio.Semaphore(max(1, min(config.concurrency, max_concurrency(config.env) or config.concurrency)))
 
-    async def one(index: int, task_id: str) -> None:
+    def record(trajs: list[Trajectory]) -> None:
+        # Never awaits: one event loop thread, so the appends never interleave.
         nonlocal done, successes, written
-        async with semaphore:
-            trajs = await _run_one(agent, config, task_id, seed=config.seed + config.start + index)
-        # No await from here on: one event loop thread, so the appends never interleave.
         rundir.append(trajs)
         if memory is not None:
             memory.remember(trajs)
@@ -135,11 +129,15 @@ async def run_suite(
         if on_episode:
             on_episode(trajs[-1], done, len(task_ids), successes)
 
+    todo = [(i, tid) for i, tid in enumerate(task_ids) if tid in pending]
     try:
-        await asyncio.gather(*(one(i, tid) for i, tid in enumerate(task_ids) if tid in pending))
+        if config.ray:
+            from mulligan.runner.ray_executor import run_on_ray
+
+            await run_on_ray(config, todo, llm=llm, record=record, memory=memory)
+        else:
+            await _run_in_process(config, todo, llm=llm, record=record, memory=memory)
     finally:
-        if owns_llm and hasattr(llm, "close"):
-            llm.close()
         if memory is not None:
             memory.close()
 
@@ -156,6 +154,35 @@ async def run_suite(
     summary["episodes_per_s"] = summary["episodes"] / summary["wall_s"] if summary["wall_s"] else 0.0
     rundir.write_summary(summary)
     return RunResult(summary=summary, new_trajectories=written)
+
+
+async def _run_in_process(config: RunConfig, todo: list[tuple[int, str]], *, llm: Any, record: Callable[..., None],
+                          memory: Any) -> None:
+    """Run the ``(index, task id)`` episodes here, ``config.concurrency`` at a time."""
+    owns_llm = False
+    if llm is None and agent_needs_llm(config.agent):
+        llm = make_llm_for(config.model)
+        owns_llm = True
+    agent = make_agent(config.agent, _batched(llm), **config.agent_options)
+    agent.memory = memory
+    # An env may say how many of it can run at once (ScienceWorld starts a JVM per instance).
+    semaphore = asyncio.Semaphore(max(1, min(config.concurrency, max_concurrency(config.env) or config.concurrency)))
+
+    async def one(index: int, task_id: str) -> None:
+        async with semaphore:
+            trajs = await _run_one(agent, config, task_id, seed=episode_seed(config, index))
+        record(trajs)
+
+    try:
+        await asyncio.gather(*(one(i, tid) for i, tid in todo))
+    finally:
+        if owns_llm and hasattr(llm, "close"):
+            llm.close()
+
+
+def episode_seed(config: RunConfig, index: int) -> int:
+    """The env/sampling seed of the ``index``-th task of a run (the same on every executor)."""
+    return config.seed + config.start + index
 
 
 async def _run_one(agent: Any, config: RunConfig, task_id: str, *, seed: int) -> list[Trajectory]:
