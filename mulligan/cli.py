@@ -25,7 +25,8 @@ console = Console()
 
 
 def _fail(e: Exception) -> None:
-    console.print(f"[red]error:[/red] {e}")
+    # soft_wrap: the message stays one line however narrow the terminal (scripts grep it).
+    console.print(f"[red]error:[/red] {e}", soft_wrap=True)
     raise typer.Exit(2)
 
 

@@ -42,15 +42,15 @@ class PolicyError(MulliganError):
 class Recipe(BaseModel):
     """How the default policy is built (:mod:`mulligan.training.policy_build`); its digest names the build."""
 
-    demos: int = 4000
+    demos: int = 3000
     """Expert demonstrations on ``train``."""
     noise: float = 0.15
     """Share of expert turns perturbed during collection (masked out; the recoveries are trained)."""
-    lesson_demos: int = 400
+    lesson_demos: int = 150
     """Tasks retried by the expert after a failed attempt, with that attempt's lesson in the prompt."""
-    memory_demos: int = 400
+    memory_demos: int = 150
     """Demonstrations with worked examples retrieved from a memory of other expert wins."""
-    memory_fill: int = 300
+    memory_fill: int = 200
     """Expert wins that fill that memory."""
     renumber: bool = True
     """Renumber object instances at random in every conversation (the number must be copied)."""
@@ -68,13 +68,13 @@ class Recipe(BaseModel):
     lr: float = 2e-3
     batch_size: int = 8
     max_length: int = 3072
-    dagger_rounds: int = 2
+    dagger_rounds: int = 1
     """Rounds of DAgger after the first SFT."""
-    dagger_tasks: int = 800
+    dagger_tasks: int = 400
     """Train tasks per round on which the policy acts and the expert labels."""
-    dagger_lesson_tasks: int = 300
+    dagger_lesson_tasks: int = 100
     """Train tasks per round run as Reflexion: the policy's failures retried with their lessons."""
-    dagger_memory_tasks: int = 200
+    dagger_memory_tasks: int = 50
     """Train tasks per round with worked examples in the prompt."""
     dagger_beta: float = 0.5
     """Where the policy's action differs from the expert's, the chance that the expert's runs."""
