@@ -89,16 +89,16 @@ def write_rows(rows: Iterable[dict[str, Any]], path: str | os.PathLike[str]) -> 
 def load_tokenizer(path: str | os.PathLike[str] | None) -> tuple[Any, str]:
     """The tokenizer to count with, and a note when there is none.
 
-    ``path`` names a checkpoint; None uses the default policy's tokenizer when that policy is
-    already built (it is never built here).
+    ``path`` names a checkpoint; None uses the default policy's tokenizer (the shipped one, or
+    ``$MULLIGAN_DEFAULT_POLICY``).
     """
     if path is None:
-        from mulligan.training.default_policy import default_policy_dir, is_built
+        from mulligan.training.default_policy import PolicyError, ensure_default_policy
 
-        built = default_policy_dir()
-        if not is_built(built):
-            return None, "no tokenizer given and the default policy is not built: counts are whitespace words"
-        path = built
+        try:
+            path = ensure_default_policy()
+        except PolicyError as e:
+            return None, f"no tokenizer given and the default policy is unusable ({e}): counts are whitespace words"
     try:
         from transformers import AutoTokenizer
     except ImportError:

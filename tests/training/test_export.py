@@ -201,3 +201,15 @@ def test_trainer_labels_equal_the_train_flags_for_every_format(trajs, any_tokeni
         runs = [any_tokenizer.decode(list(run)) for trained, run in groupby(lab, key=lambda t: t != -100) if trained]
         expected = [m["content"].strip() + eos for m in conv if m["role"] == "assistant" and m["train"]]
         assert runs == expected, fmt
+
+
+def test_export_without_a_tokenizer_counts_with_the_default_policys(runs, tmp_path):
+    from typer.testing import CliRunner
+
+    from mulligan.cli import app
+
+    run_dir = tmp_path / "run"
+    append_jsonl(run_dir / "trajectories.jsonl", list(runs.values()))
+    result = CliRunner().invoke(app, ["export", str(run_dir), "--format", "sft", "--out", str(tmp_path / "d")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "d" / "sft.stats.json").read_text())["unit"].startswith("tokens (")
