@@ -18,6 +18,7 @@ reward is 1.0 on the winning step; ALFWorld's 50-step cap truncates.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,12 @@ GAME_FILE = "game.tw-pddl"
 DATA_HINT = ("ALFWorld's data is not here: set ALFWORLD_DATA to a copy of it (`alfworld-download` fetches it on a "
              "machine with internet; then copy the folder), or write household tasks as ALFWorld games with "
              "mulligan.envs.adapters.alfworld_games.write_household_games and pass that folder as --suite")
+
+
+# TextWorld's PDDL engine parses with module-level tatsu parsers and shares grounding caches, so two
+# threads loading or stepping games at once corrupt each other ("pop from empty list", KeyError (0, 0));
+# blocking resets and steps run in worker threads, so every call into the engine takes this lock.
+_ENGINE_LOCK = threading.RLock()
 
 
 def default_data_dir() -> Path:
@@ -117,8 +124,9 @@ class AlfworldEnv(TextGameEnv):
         self.close()
         textworld, wrappers = _engine()
         infos = textworld.EnvInfos(won=True, admissible_commands=True, extras=["gamefile"])
-        self.game = textworld.start(str(path), request_infos=infos, wrappers=wrappers)
-        self.state = self.game.reset()
+        with _ENGINE_LOCK:
+            self.game = textworld.start(str(path), request_infos=infos, wrappers=wrappers)
+            self.state = self.game.reset()
         feedback = str(self.state.feedback)
         self.goal = feedback.rpartition("Your task is to:")[2].strip()
         self.task_id, self.split, self.steps_taken, self.is_won = task_id, split, 0, False
@@ -133,7 +141,8 @@ class AlfworldEnv(TextGameEnv):
         valid = text in set(self.state.get("admissible_commands") or ())
         self.steps_taken += 1
         if valid:
-            self.state, _, _ = self.game.step(text)
+            with _ENGINE_LOCK:
+                self.state, _, _ = self.game.step(text)
             self._plan = None
             feedback = str(self.state.feedback)
         else:
@@ -151,8 +160,14 @@ class AlfworldEnv(TextGameEnv):
         if self._plan is None:
             # What TextWorld computes for info["policy_commands"], asked only when the expert is: Fast
             # Downward replans from scratch, which costs more than a step.
-            self._plan = [str(a) for a in self.game._pddl_state.replan(self.game._entity_infos)]
+            with _ENGINE_LOCK:
+                self._plan = [str(a) for a in self.game._pddl_state.replan(self.game._entity_infos)]
         return self._plan[0] if self._plan else "look"
+
+    def close(self) -> None:
+        """Close the game (under the engine's lock, like every call into it)."""
+        with _ENGINE_LOCK:
+            super().close()
 
     def _info(self, valid: bool) -> dict[str, Any]:
         return {"won": self.is_won, "goal": self.goal, "valid": valid,
