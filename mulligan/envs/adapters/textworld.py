@@ -26,6 +26,9 @@ from mulligan.errors import ConfigError, DependencyNotInstalled, EnvError
 
 ENV_ID = "mulligan/TextWorld-v0"
 GAME_SUFFIXES = (".z8", ".ulx")
+# Jericho's input buffer: it encodes a command as UTF-8 and cuts it at 198 bytes, and its warning then
+# decodes the cut bytes, which raises UnicodeDecodeError when the cut splits a character.
+INTERPRETER_INPUT_BYTES = 197
 
 
 def default_games_dir() -> Path:
@@ -130,7 +133,7 @@ class TextWorldEnv(TextGameEnv):
         text = normal_action(action)
         valid = text.lower() in {c.lower() for c in self.state.get("admissible_commands") or ()}
         self.history.append(text)
-        self.state, score, done = self.game.step(text)
+        self.state, score, done = self.game.step(_for_interpreter(text))
         max_score = float(self.state.get("max_score") or 1)
         reward, self.score = (float(score) - self.score) / max_score, float(score)
         won, lost = bool(self.state.get("won")), bool(self.state.get("lost"))
@@ -173,6 +176,12 @@ class TextWorldEnv(TextGameEnv):
                 "admissible_actions": [str(c) for c in state.get("admissible_commands") or ()],
                 "admissible_complete": True, "score": self.score, "task_id": self.task_id, "split": self.split,
                 "step": len(self.history)}
+
+
+def _for_interpreter(text: str) -> str:
+    """A command as the game's interpreter can read it: ASCII (the Z-machine reads no other characters;
+    the rest become "?"), at most :data:`INTERPRETER_INPUT_BYTES` long."""
+    return text.encode("ascii", "replace").decode("ascii")[:INTERPRETER_INPUT_BYTES]
 
 
 def default_suite() -> TextWorldSuite:
