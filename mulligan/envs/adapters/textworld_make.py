@@ -22,7 +22,7 @@ from mulligan.errors import ConfigError, DependencyNotInstalled, EnvError
 CHALLENGES = ("tw-simple", "tw-coin_collector", "tw-treasure_hunter", "tw-cooking", "custom")
 DEFAULT_SETTINGS = {
     "tw-simple": "rewards=dense goal=detailed",
-    "tw-coin_collector": "level=1",
+    "tw-coin_collector": "level=5",  # level 1 is one room and one coin: every seed makes the same game
     "tw-treasure_hunter": "level=1",
     "tw-cooking": "recipe=1 take=1 go=1",
     "custom": "world_size=5 nb_objects=10 quest_length=5",
