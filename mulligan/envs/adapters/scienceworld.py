@@ -3,11 +3,14 @@
 Task ids are ``"<task name>:<split>-<k>"`` (``"boil:test-3"``): the k-th variation of ScienceWorld's
 own ``train``/``dev``/``test`` variation list of that task type. The first observation is the room
 (``look around``) and the task description. ``info["admissible_actions"]`` is ScienceWorld's list of
-valid action-object combinations, marked incomplete (``admissible_complete=False``): the parser
+valid action-object combinations (sorted), marked incomplete (``admissible_complete=False``): the parser
 accepts actions the list leaves out. The reward is the score's change / 100, so a won episode sums
 to 1; ``won`` is a score of 100. A score below 0 (the task failed, e.g. focusing on the wrong
-object) terminates. The expert replays ScienceWorld's gold action sequence: exact on its own
-path, it does not recover from another agent's detours.
+object) terminates. Each tab-indented list in an observation (a room's contents) is sorted:
+ScienceWorld lists them in an order that changes from one load of the same variation to the next,
+and sorted, a reset with the same task gives the same observation. The expert replays
+ScienceWorld's gold action sequence: exact on its own path, it does not recover from another
+agent's detours.
 
 A JVM takes seconds to start, so simulators are pooled per process: ``close()`` hands the env's
 JVM back to the pool and the next env takes it (at most :data:`POOL_SIZE` are kept). Loading a
@@ -35,6 +38,7 @@ POOL_SIZE = 8
 MAX_CONCURRENCY = 4
 MAX_OBSERVATION_CHARS = 16384
 INVALID = "No known action matches that input."
+AMBIGUOUS = "Ambiguous request"
 
 SPLIT_SIZES: dict[str, tuple[int, int, int]] = {
     "boil": (14, 7, 9), "change-the-state-of-matter-of": (14, 7, 9), "chemistry-mix": (16, 8, 8),
@@ -212,18 +216,26 @@ class ScienceWorldEnv(gym.Env[str, str]):
         reward, self.score = (score - self.score) / 100.0, score
         if valid and self.gold_pos < len(self.gold) and text == self.gold[self.gold_pos]:
             self.gold_pos += 1
+            if not obs.startswith(AMBIGUOUS) and self.gold_pos < len(self.gold) and self.gold[self.gold_pos].isdigit():
+                # The gold path answered an ambiguity prompt this load did not ask: some worlds are
+                # random past the variation (a pea plant's offspring), so one seed may match here.
+                self.gold_pos += 1
         self.is_won = self.is_won or self.score >= 100
         terminated = completed or self.is_won or self.score < 0
         truncated = not terminated and self.steps_taken >= self.max_steps
         return self._emit(obs.strip() or "(nothing)"), reward, terminated, truncated, self._info(valid)
 
     def expert_action(self) -> str:
-        """The next action of ScienceWorld's gold sequence on the path taken so far."""
+        """The next action of ScienceWorld's gold sequence on the path taken so far (an ambiguity prompt the
+        gold path did not meet is answered with its first choice; one it met but this load did not is skipped)."""
         if self.sim is None:
             raise EnvError("call reset() before asking the expert")
         if not self.expert:
             raise ConfigError("this ScienceWorld env was made with expert=False: no gold path to follow")
-        return self.gold[self.gold_pos] if self.gold_pos < len(self.gold) else "look around"
+        next_gold = self.gold[self.gold_pos] if self.gold_pos < len(self.gold) else "look around"
+        if self._last.startswith(AMBIGUOUS) and not next_gold.isdigit():
+            return "0"  # a prompt the gold path did not meet: the objects it lists are alike, take the first
+        return next_gold
 
     def render(self) -> str | None:
         """The last observation in ``"ansi"`` mode."""
@@ -239,7 +251,7 @@ class ScienceWorldEnv(gym.Env[str, str]):
             POOL.give_back(sim)
 
     def _emit(self, text: str) -> str:
-        self._last = text[:MAX_OBSERVATION_CHARS]
+        self._last = _sorted_lists(text)[:MAX_OBSERVATION_CHARS]
         return self._last
 
     def _info(self, valid: bool) -> dict[str, Any]:
@@ -247,9 +259,28 @@ class ScienceWorldEnv(gym.Env[str, str]):
                 "task_id": self.task_id, "task_type": self.task_name, "variation": self.variation,
                 "split": self.split, "step": self.steps_taken}
         if self.admissible:
-            info["admissible_actions"] = [str(a) for a in self.sim.get_valid_action_object_combinations()]
+            # Sorted for the same reason as the observations' lists: the JVM returns them in varying order.
+            info["admissible_actions"] = sorted(str(a) for a in self.sim.get_valid_action_object_combinations())
             info["admissible_complete"] = False
         return info
+
+
+def _sorted_lists(text: str) -> str:
+    """The text with each run of lines indented by one tab sorted (runs with deeper lines kept as they are)."""
+    lines, out, run = text.split("\n"), [], []
+
+    def flush() -> None:
+        out.extend(run if any(line.startswith("\t\t") for line in run) else sorted(run))
+        run.clear()
+
+    for line in lines:
+        if line.startswith("\t"):
+            run.append(line)
+        else:
+            flush()
+            out.append(line)
+    flush()
+    return "\n".join(out)
 
 
 def _normal(action: Any) -> str:
