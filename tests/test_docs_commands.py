@@ -9,7 +9,8 @@ What is changed, so the suite finishes in minutes (every command still runs):
 - sizes: ``--tasks N`` above 2 becomes ``--tasks 2`` (and ``mulligan run`` without ``--tasks``
   gets it), ``--train-tasks``/``--eval-tasks`` 2, ``selftrain --iterations`` 1,
   ``-o iterations=2``, ``-o samples=4``, ``-o trials=2``, ``make run TASKS=2``;
-- ``mulligan serve`` starts in the background and stops after the document's last command;
+- ``mulligan serve``, ``mulligan view`` and ``tensorboard`` start in the background and stop after
+  the document's last command;
 - files a command reads that no document writes get a stand-in (``prog.py`` echoes ``in.txt``).
 
 What does not run, and why: ``make test`` (it is the suite this test belongs to), ``source
@@ -39,6 +40,8 @@ IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 PAID = re.compile(r"\b(openai/gpt|anthropic/|gemini/|OPENAI_API_KEY|ANTHROPIC_API_KEY)")
 STAND_INS = {"prog.py": "print(input()[::-1])\n", "in.txt": "hello\n"}
 COMMAND_TIMEOUT_S = 900
+SERVER_PORTS = {"mulligan serve": 8000, "mulligan view": 8765, "tensorboard": 6006}
+"""Commands that serve until stopped (they run in the background), with their default ports."""
 
 
 def blocks(text: str) -> tuple[dict[str, str], list[str]]:
@@ -127,8 +130,10 @@ def test_every_command_of_the_document_runs(doc, tmp_path, request):
                 continue
             command = shrink(command)
             cwd = ROOT if command.startswith("make ") else tmp_path
-            if re.match(r"mulligan serve\b", command):
-                port = int(re.search(r"--port (\d+)", command).group(1)) if "--port" in command else 8000
+            server = re.match(r"mulligan serve\b|mulligan view\b|tensorboard\b", command)
+            if server:
+                port = int(re.search(r"--port (\d+)", command).group(1)) if "--port" in command \
+                    else SERVER_PORTS[server.group(0)]
                 proc = subprocess.Popen(command, shell=True, cwd=cwd, env=env, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True, start_new_session=True)
                 servers.append(proc)
