@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch is pinned: 2.13.0 has a CPU build here; an open range pulls CUDA packages.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[dev]"
+	# The venv's bin first on PATH: Fast Downward (textworld[pddl], for ALFWorld) builds by calling `python`.
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pip install -q -e ".[dev]"
 	rm -f $(VENV)/.installed-* && touch $@
 
 # The main job: the embedded default policy on household `unseen`, offline, its actions kept

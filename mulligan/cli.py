@@ -1,4 +1,4 @@
-"""The ``mulligan`` command line: envs, run, show, serve, bootstrap, export, train, selftrain."""
+"""The ``mulligan`` command line: envs, check-env, run, show, serve, bootstrap, export, train, selftrain, ..."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from mulligan.envs.cli import ENV_OPTION_HELP, IMPORT_HELP, check_env, envs, parse_pairs, textworld_app
 from mulligan.envs.code.cli import app as sandbox_app
 from mulligan.errors import MulliganError
 from mulligan.memory.cli import app as memory_app
@@ -39,35 +40,18 @@ def _ensure_default_policy() -> None:
 
 def _parse_options(pairs: list[str]) -> dict:
     """``["trials=5", "reflector=env"]`` -> ``{"trials": 5, "reflector": "env"}`` (YAML scalars)."""
-    import yaml
-
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise MulliganError(f"agent option {pair!r} is not KEY=VALUE")
-        options[key.strip()] = yaml.safe_load(value) if value.strip() else ""
-    return options
+    return parse_pairs(pairs)
 
 
-@app.command()
-def envs() -> None:
-    """List environments, their task suites and splits."""
-    from mulligan.envs import list_envs
-
-    table = Table(title="Environments")
-    for col in ("env", "suite", "splits", "description"):
-        table.add_column(col)
-    for info in list_envs():
-        for suite in info.suites:
-            table.add_row(info.id, suite.name, ", ".join(suite.splits), info.description)
-    console.print(table)
+app.command()(envs)
+app.command("check-env")(check_env)
+app.add_typer(textworld_app, name="textworld")
 
 
 @app.command()
 def run(
-    env: str = typer.Argument("mulligan/Household-v0", help="Environment id (see `mulligan envs`)."),
-    split: str = typer.Option("unseen", help="Task split."),
+    env: str = typer.Argument("mulligan/Household-v0", help="Env id (see `mulligan envs`) or package.module:Name."),
+    split: Optional[str] = typer.Option(None, help="Task split (default: the suite's, e.g. household unseen)."),
     tasks: Optional[int] = typer.Option(
         None, help="Number of tasks (default: all of a finite split, 50 of an unlimited one)."
     ),
@@ -86,30 +70,38 @@ def run(
     start: int = typer.Option(0, help="Index of the first task of the split (or of the seeded draw)."),
     suite: Optional[str] = typer.Option(None, help="Task suite of the env (default: its default suite)."),
     max_steps: Optional[int] = typer.Option(None, help="Env step cap (default: the env's)."),
+    env_option: list[str] = typer.Option([], "--env-option", "-e", help=ENV_OPTION_HELP),
+    imports: list[str] = typer.Option([], "--import", help=IMPORT_HELP),
     option: list[str] = typer.Option([], "--option", "-o", help="Agent option KEY=VALUE (repeatable)."),
     memory: Optional[Path] = typer.Option(None, help="Memory directory: recalled into prompts, written back after."),
     memory_option: list[str] = typer.Option([], help="Memory option KEY=VALUE: k, lessons, write, dense, ..."),
+    ray: Optional[str] = typer.Option(None, help="Run episodes on a Ray cluster: auto, local or an address."),
+    ray_option: list[str] = typer.Option([], help="Ray option KEY=VALUE: workers, engines, engine_gpus, ..."),
 ) -> None:
     """Run an agent on a task suite and print the results table."""
     from mulligan.agents import agent_needs_llm, check_agent_options
+    from mulligan.envs import import_plugins, suite_default_split
     from mulligan.runner.report import episode_progress, summary_table
     from mulligan.runner.runner import RunConfig, default_task_count, run_suite
 
     if resume and out is None:
         _fail(MulliganError("--resume needs --out: the run directory to finish"))
-    if out is None:
-        name = env.split("/")[-1].split("-")[0].lower()
-        out = Path("runs") / f"{name}-{split}-{agent.rpartition(':')[2]}-{time.strftime('%Y%m%d-%H%M%S')}"
     try:
+        import_plugins(imports)
+        split = split or suite_default_split(env, suite)
+        if out is None:
+            name = env.split("/")[-1].split("-")[0].lower()
+            out = Path("runs") / f"{name}-{split}-{agent.rpartition(':')[2]}-{time.strftime('%Y%m%d-%H%M%S')}"
         config = RunConfig(
             env=env, split=split, suite=suite, start=start, agent=agent, model=model,
             tasks=tasks if tasks is not None else default_task_count(env, suite, split),
             concurrency=concurrency, seed=seed or 0, task_seed=seed, max_steps=max_steps, out=str(out),
+            env_options=_parse_options(env_option), imports=imports,
             agent_options=_parse_options(option), memory=str(memory) if memory else None,
-            memory_options=_parse_options(memory_option),
+            memory_options=_parse_options(memory_option), ray=ray, ray_options=_parse_options(ray_option),
         )
         check_agent_options(agent, config.agent_options)
-        if model in (None, "default") and agent_needs_llm(agent):
+        if model in (None, "default", "vllm:default") and agent_needs_llm(agent):
             _ensure_default_policy()
         with episode_progress(None, f"{agent} on {env} {split}", console=console) as on_episode:
             result = asyncio.run(run_suite(config, resume=resume, on_episode=on_episode, retry_errors=retry_errors))
@@ -174,6 +166,7 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to bind (other than loopback only with --api-key)."),
     port: int = typer.Option(8000, help="Port."),
     name: str = typer.Option("mulligan-default", help="Model name reported by /v1/models (others get 404)."),
+    engine: str = typer.Option("transformers", help="transformers, or vllm (the checkpoint on vLLM's engine)."),
     api_key: Optional[str] = typer.Option(
         None, envvar="MULLIGAN_API_KEY", help="Require 'Authorization: Bearer KEY' on /v1 (env MULLIGAN_API_KEY)."
     ),
@@ -186,6 +179,7 @@ def serve(
     from mulligan.llm import make_llm
     from mulligan.llm.serve import Limits, is_loopback
     from mulligan.llm.serve import serve as serve_forever
+    from mulligan.llm.spec import engine_spec
 
     if not api_key and not is_loopback(host):
         _fail(MulliganError(f"--host {host} exposes the model beyond this machine: give --api-key "
@@ -194,7 +188,7 @@ def serve(
     try:
         if model in (None, "default"):
             _ensure_default_policy()
-        llm = make_llm(model or "default")
+        llm = make_llm(engine_spec(model, engine))
     except MulliganError as e:
         _fail(e)
     console.print(f"serving {llm.name} as {name!r} on http://{host}:{port}/v1"
@@ -320,6 +314,8 @@ def selftrain(
     concurrency: int = typer.Option(32, help="Episodes in flight."),
     option: list[str] = typer.Option([], "--option", "-o", help="Further SelfTrainConfig field KEY=VALUE."),
     report_to: list[str] = typer.Option([], help="Tracker of training and loop metrics: tensorboard, trackio, ..."),
+    ray: Optional[str] = typer.Option(None, help="Collect and evaluate on a Ray cluster: auto, local or an address."),
+    ray_option: list[str] = typer.Option([], help="Ray option KEY=VALUE: workers, engines, engine_gpus, ..."),
 ) -> None:
     """Self-train a policy: collect with it, export, fine-tune, evaluate, N times; prints the metrics table."""
     from pydantic import ValidationError
@@ -334,7 +330,7 @@ def selftrain(
             env=env, method=method, iterations=iterations, train_tasks=train_tasks, eval_tasks=eval_tasks,
             out=str(out), model=model, samples=samples, temperature=temperature, init=init,
             train_split=train_split, eval_split=eval_split, concurrency=concurrency, report_to=report_to,
-            **_parse_options(option),
+            ray=ray, ray_options=_parse_options(ray_option), **_parse_options(option),
         )
         records = run_selftrain(config, resume=resume, console=console)
     except ValidationError as e:

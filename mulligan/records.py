@@ -131,6 +131,10 @@ class Step(Record):
     latency_s: float = 0.0
     tokens: Usage = Field(default_factory=Usage)
     info: dict[str, Any] = Field(default_factory=dict)
+    token_ids: list[int] | None = None
+    """The reply's generated token ids, where the backend gives them (for RL: no re-tokenising)."""
+    logprobs: list[float] | None = None
+    """The log-probability of each of ``token_ids`` as generated."""
 
 
 class Trajectory(Record):
@@ -165,6 +169,8 @@ class Trajectory(Record):
     """What a memory put in this episode's prompt (empty without ``--memory``)."""
     usage: Usage = Field(default_factory=Usage)
     wall_s: float = 0.0
+    retries: list[str] = Field(default_factory=list)
+    """Why earlier attempts at this episode were lost and it ran again (a Ray worker or engine died)."""
     created: float = Field(default_factory=time.time)
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -91,3 +92,13 @@ class MemoryAwareLLM:
 def memory_aware_llm():
     """``memory_aware_llm(without, with_memory)``: a policy whose retries (with a memory) act differently."""
     return MemoryAwareLLM
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_pooled_jvms():
+    """ScienceWorld's pooled simulators (a 2-5 GB JVM each) close when the module that used them is done,
+    rather than living to the end of the session (CI's machine has 24 GiB)."""
+    yield
+    adapter = sys.modules.get("mulligan.envs.adapters.scienceworld")
+    if adapter is not None:
+        adapter.POOL.close_all()

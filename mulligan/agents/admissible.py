@@ -7,7 +7,9 @@ command that just did nothing, or goes round in a loop (the detectors of
 admissible action the model itself finds likeliest after its own thought (the backend scores the
 candidates; see :class:`~mulligan.llm.base.ScoreRequest`); with ``"nearest"``, by the most similar
 admissible string, which works with any backend. Actions that are admissible and no dead end pass
-untouched, so a strong model is never overruled.
+untouched, so a strong model is never overruled. Where the env says its list is incomplete
+(ScienceWorld's leaves out actions it accepts), only actions it already answered as invalid are
+rewritten: "open door to greenhouse" is never turned into "close door to greenhouse".
 """
 
 from __future__ import annotations
@@ -33,10 +35,17 @@ def _done(history: Sequence[Step]) -> list[str]:
     return [normalize_action(s.action) for s in history if s.action is not None]
 
 
-def needs_constraint(action: str, admissible: Sequence[str], history: Sequence[Step]) -> bool:
+def needs_constraint(action: str, admissible: Sequence[str], history: Sequence[Step], *, complete: bool = True) -> bool:
     """Whether ``action`` is outside ``admissible``, already did nothing since the last change, or
-    would repeat itself a third time or close a 2- or 3-action cycle."""
+    would repeat itself a third time or close a 2- or 3-action cycle.
+
+    When the env says its list is incomplete (``info["admissible_complete"] is False``: it accepts
+    actions it does not list), only an action it already answered as invalid since the last
+    change is rewritten; an unlisted action runs and the env judges it.
+    """
     norm = normalize_action(action)
+    if not complete:
+        return norm in failed_since_last_change(history)
     if norm not in {normalize_action(a) for a in admissible}:
         return True
     return _dead_end(norm, failed_since_last_change(history), _done(history))
@@ -72,7 +81,8 @@ async def constrain(
     when the backend cannot score.
     """
     admissible = info.get("admissible_actions")
-    if mode == "off" or not admissible or not needs_constraint(parsed.action, admissible, history):
+    complete = info.get("admissible_complete", True) is not False
+    if mode == "off" or not admissible or not needs_constraint(parsed.action, admissible, history, complete=complete):
         return None
     candidates = candidates_for([str(a) for a in admissible], history)
     if mode == "likelihood" and can_score(llm):

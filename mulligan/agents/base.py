@@ -48,6 +48,14 @@ class AgentConfig(BaseModel):
     params: GenerationParams = Field(default_factory=lambda: GenerationParams(max_tokens=128))
 
 
+async def reset_env(env: gym.Env, task_id: str, seed: int | None) -> tuple[Any, dict[str, Any]]:
+    """``env.reset`` for a task; envs whose metadata says ``blocking_reset`` (a game or a JVM task
+    to load) reset in a worker thread so the other episodes in flight keep going."""
+    if env.unwrapped.metadata.get("blocking_reset"):
+        return await asyncio.to_thread(env.reset, seed=seed, options={"task": task_id})
+    return env.reset(seed=seed, options={"task": task_id})
+
+
 class EpisodeState:
     """What an agent knows while an episode runs; passed to the reply and review hooks."""
 
@@ -141,7 +149,7 @@ class TextAgent:
             preamble: Messages inserted after the system prompt (lessons, retrieved examples).
         """
         started = time.perf_counter()
-        observation, info = env.reset(seed=seed, options={"task": task_id})
+        observation, info = await reset_env(env, task_id, seed)
         traj = Trajectory(
             key=key,
             env=env.spec.id if env.spec else type(env.unwrapped).__name__,
@@ -184,7 +192,7 @@ class TextAgent:
                 return
             step = Step(
                 t=t, raw=completion.text, latency_s=completion.latency_s, tokens=completion.usage,
-                info=dict(completion.meta),
+                info=dict(completion.meta), token_ids=completion.token_ids, logprobs=completion.logprobs,
             )
             traj.steps.append(step)
             try:

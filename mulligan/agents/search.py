@@ -19,7 +19,8 @@ effect: no model, no hidden state; what a tiny policy can use), ``model`` (the p
 verifier, Agent-R's choice) or ``teacher`` (the expert replays the path; every splice it locates
 is teacher data, which exporters keep apart from policy data).
 
-The search needs an env that survives ``copy.deepcopy`` (the household does).
+The search runs its branches on copies of the env: the env's own ``clone()`` where it has one
+(TextWorld replays its actions on a fresh game), else ``copy.deepcopy`` (the household).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any, Literal
 import gymnasium as gym
 from pydantic import Field
 
-from mulligan.agents.base import AgentConfig, EpisodeState
+from mulligan.agents.base import AgentConfig, EpisodeState, reset_env
 from mulligan.agents.react import ReActAgent
 from mulligan.agents.search_paths import closest_win, path_trajectory, splice_point, splice_trajectory
 from mulligan.agents.tree import UCT_C, Node, backup, best_child, leaves
@@ -46,6 +47,12 @@ from mulligan.reflection import (
     first_error_by_verifier,
     normalize_action,
 )
+
+
+def clone_env(env: Any) -> Any:
+    """An independent copy of an env in its current state: its ``clone()`` (the env contract's
+    hook for tree search), else a deep copy."""
+    return env.clone() if hasattr(env, "clone") else copy.deepcopy(env)
 
 
 class SearchConfig(AgentConfig):
@@ -145,7 +152,7 @@ class _Tree:
                 end = "format errors"
             return Node(number, depth, turn, env=node.env, step=step, info=node.info, parent=node,
                         format_errors=errors, terminal=end is not None, end=end)
-        env = copy.deepcopy(node.env)
+        env = clone_env(node.env)
         observation, reward, terminated, truncated, info = env.step(parsed.action)
         step.action, step.thought = parsed.action, parsed.thought
         step.observation, step.reward = str(observation), float(reward)
@@ -178,13 +185,13 @@ class SearchAgent(ReActAgent):
         if self.llm is None:
             raise ValueError("the search agent needs an LLM (--model)")
         started = time.perf_counter()
-        observation, info = env.reset(seed=seed, options={"task": task_id})
+        observation, info = await reset_env(env, task_id, seed)
         base = Trajectory(
             key=key, env=env.spec.id if env.spec else type(env.unwrapped).__name__, task_id=task_id,
             split=info.get("split"), goal=str(info.get("goal", "")), agent=self.name, model=self.model_name,
             source="search",
         )
-        root = Node(0, 0, self.initial_messages(str(observation), info), env=copy.deepcopy(env.unwrapped), info=info)
+        root = Node(0, 0, self.initial_messages(str(observation), info), env=clone_env(env.unwrapped), info=info)
         cap = int(getattr(env.unwrapped, "max_steps", 50))
         tree = _Tree(self, root, EpisodeState(env, base, info), min(cap, self.config.max_depth or cap))
         await tree.run()

@@ -24,6 +24,9 @@ class Suite(Protocol):
         env_id: The gymnasium id of the environment the tasks run in.
         name: The suite's name, unique within its environment.
         splits: The split names, e.g. ``["train", "seen", "unseen"]``.
+
+    A suite may also have ``default_split``, the split a run uses when none is given (see
+    :func:`default_split` for the fallback).
     """
 
     env_id: str
@@ -46,6 +49,19 @@ class Suite(Protocol):
     def describe(self) -> str:
         """A few lines for humans: what the tasks are and how the splits differ."""
         ...
+
+
+PREFERRED_DEFAULT_SPLITS = ("test", "unseen")
+"""Splits a run uses by default, in this order, when a suite names no ``default_split``."""
+
+
+def default_split(suite: Suite) -> str:
+    """The split a run uses when none is given: the suite's ``default_split`` attribute if it has
+    one, else ``test``, else ``unseen``, else its last split."""
+    named = getattr(suite, "default_split", None)
+    if isinstance(named, str) and named in suite.splits:
+        return named
+    return next((s for s in PREFERRED_DEFAULT_SPLITS if s in suite.splits), suite.splits[-1])
 
 
 def suggest(name: str, choices: list[str] | tuple[str, ...]) -> str:

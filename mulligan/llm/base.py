@@ -70,6 +70,12 @@ class Completion(BaseModel):
     """Set by the scripted backend when the episode's script has run out."""
     meta: dict[str, Any] = Field(default_factory=dict)
     """Backend- or agent-specific facts about the reply; copied into the step's ``info``."""
+    token_ids: list[int] | None = None
+    """The generated token ids, as the engine produced them (local engines; None elsewhere)."""
+    logprobs: list[float] | None = None
+    """The log-probability of each generated token under the sampling distribution."""
+    prompt_token_ids: list[int] | None = None
+    """The prompt's token ids as the engine saw them (the chat template applied)."""
 
 
 @runtime_checkable

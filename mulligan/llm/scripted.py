@@ -6,6 +6,7 @@ replays the list from its start; requests without an episode id share one cursor
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Sequence
@@ -29,20 +30,23 @@ class ScriptedLLM:
     Args:
         replies: The replies, in order.
         name: The name recorded on trajectories.
+        latency_s: Seconds each ``generate`` call waits before answering, as an API would
+            (``scripted:PATH?latency_s=0.05``: demos and tests of executors with episodes in flight).
     """
 
     supports_tools = False
     max_batch_size = 1024
 
-    def __init__(self, replies: Sequence[str], *, name: str = "scripted"):
+    def __init__(self, replies: Sequence[str], *, name: str = "scripted", latency_s: float = 0.0):
         if isinstance(replies, str) or not all(isinstance(r, str) for r in replies):
             raise ConfigError("scripted replies must be a list of strings")
         self.replies = list(replies)
         self.name = name
+        self.latency_s = float(latency_s)
         self._cursors: dict[str | None, int] = {}
 
     @classmethod
-    def from_file(cls, path: str | Path, *, name: str | None = None) -> "ScriptedLLM":
+    def from_file(cls, path: str | Path, *, name: str | None = None, latency_s: float = 0.0) -> "ScriptedLLM":
         """Load the replies from a JSON file holding a list of strings.
 
         Raises:
@@ -57,7 +61,7 @@ class ScriptedLLM:
             raise ConfigError(f"scripted replies file {str(path)!r} is not readable JSON: {e}") from None
         if not isinstance(data, list) or not all(isinstance(r, str) for r in data):
             raise ConfigError(f"scripted replies file {str(path)!r} must hold a JSON list of strings")
-        return cls(data, name=name or f"scripted:{path}")
+        return cls(data, name=name or f"scripted:{path}", latency_s=latency_s)
 
     def reset(self, episode_id: str | None = None) -> None:
         """Rewind one episode's cursor to the first reply."""
@@ -75,6 +79,8 @@ class ScriptedLLM:
 
     async def generate(self, requests: list[ChatRequest]) -> list[Completion]:
         """Answer each request with its episode's next reply."""
+        if self.latency_s > 0:
+            await asyncio.sleep(self.latency_s)
         return [self._next(r) for r in requests]
 
     def close(self) -> None:

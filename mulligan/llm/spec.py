@@ -21,6 +21,10 @@ Backends:
   CPU or GPU. Options: ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:1``), ``dtype``
   (``auto``, ``float32``, ``bfloat16``, ``float16``), ``max_batch_size``, ``prefix_cache``
   (recent sequences whose keys and values are kept for reuse; 0 turns reuse off).
+- ``vllm:PATH_OR_NAME`` runs the checkpoint on vLLM's engine (in process where vLLM is installed,
+  else in vLLM's own virtualenv, ``.venv-vllm``); ``vllm:default`` runs the embedded policy there.
+  Options: ``python``, ``dtype``, ``max_model_len``, ``prefix_caching``, ``gpu_memory_utilization``,
+  ``kv_cache_gib``, ``tensor_parallel_size``, ``seed``, ``engine_args`` (a JSON object).
 - ``default`` is the embedded default policy: a resolver registered with
   :func:`register_resolver` returns a local checkpoint path, which runs on the transformers
   backend with the given options.
@@ -60,6 +64,7 @@ BACKENDS: dict[str, str] = {
     "scripted": "mulligan.llm.scripted:ScriptedLLM.from_file",
     "litellm": "mulligan.llm.litellm_backend:LiteLLMBackend",
     "transformers": "mulligan.llm.transformers_backend:TransformersLLM",
+    "vllm": "mulligan.llm.vllm_backend:VLLMBackend",
 }
 """Backend name -> ``module:factory``; the factory takes the target and the options."""
 
@@ -81,6 +86,9 @@ def register_backend(name: str, factory: Factory) -> None:
     BACKENDS[name.lower()] = factory  # type: ignore[assignment]
 
 ALIASES: dict[str, str] = {"hf": "transformers"}
+
+LOCAL_BACKENDS = ("transformers", "vllm")
+"""Backends that load a checkpoint folder; a registered resolver name (``default``) is one too."""
 
 Resolver = Union[Callable[[], Union[str, os.PathLike]], str]
 RESOLVERS: dict[str, Resolver] = {"default": "mulligan.training.default_policy:resolve_default_policy"}
@@ -270,6 +278,8 @@ def make_llm(spec: str, **overrides: Any) -> LLM:
     backend, target = parsed.backend, parsed.target
     if backend == "default":
         backend, target = "transformers", resolve(target)
+    elif backend in LOCAL_BACKENDS and target in RESOLVERS:
+        target = resolve(target)  # vllm:default, transformers:default
     factory = _factory(backend)
     return factory(target, **check_options(factory, backend, options))
 
@@ -294,3 +304,23 @@ def redact(value: Any) -> Any:
 
 def _secret_name(name: Any) -> bool:
     return isinstance(name, str) and re.fullmatch(f"(?i){_SECRET_WORDS}", name) is not None
+
+
+def engine_spec(model: str | None, engine: str) -> str:
+    """The spec ``mulligan serve --engine ENGINE --model MODEL`` serves.
+
+    ``transformers`` leaves the model spec as given (None: ``default``); ``vllm`` runs a checkpoint
+    folder or a resolver name (``default``) on the vLLM engine: ``vllm:PATH``.
+    """
+    if engine not in LOCAL_BACKENDS:
+        raise ConfigError(f"unknown engine {engine!r}; use {' or '.join(LOCAL_BACKENDS)}")
+    model = model or "default"
+    if engine == "transformers":
+        return model
+    parsed = parse_spec(model)
+    if parsed.backend == "vllm":
+        return model
+    if parsed.backend not in ("default", "transformers"):
+        raise ConfigError(f"--engine vllm runs a local checkpoint or 'default', not {model!r}")
+    query = model.partition("?")[2]
+    return f"vllm:{parsed.target}" + (f"?{query}" if query else "")

@@ -20,7 +20,7 @@ from typing import Any, Callable
 from pydantic import BaseModel, Field
 
 from mulligan.agents import agent_needs_llm, check_agent_options, make_agent
-from mulligan.envs import get_suite, make_env
+from mulligan.envs import default_split, get_suite, import_plugins, make_env, max_concurrency
 from mulligan.errors import ConfigError, RunError
 from mulligan.records import Trajectory
 from mulligan.runner.metrics import summarize
@@ -34,7 +34,8 @@ class RunConfig(BaseModel):
     """What to run; saved as the run directory's ``config.yaml``."""
 
     env: str = "mulligan/Household-v0"
-    split: str = "unseen"
+    split: str | None = None
+    """Task split (None: the suite's default split, e.g. ``unseen`` for the household)."""
     suite: str | None = None
     """Task suite of the env (None: its default suite)."""
     tasks: int | None = 50
@@ -54,12 +55,19 @@ class RunConfig(BaseModel):
     """Env step cap (None: the env's default)."""
     env_options: dict[str, Any] = Field(default_factory=dict)
     """Arguments of the env's constructor (``--env-option KEY=VALUE``)."""
+    imports: list[str] = Field(default_factory=list)
+    """Modules imported before the env is looked up, for envs they register (``--import``)."""
     agent_options: dict[str, Any] = Field(default_factory=dict)
     memory: str | None = None
     """Memory directory (``--memory``): recalled into every episode's prompt, written back after."""
     memory_options: dict[str, Any] = Field(default_factory=dict)
     """:class:`~mulligan.memory.MemoryConfig` fields (``k``, ``lessons``, ``write``, ``dense``, ...)."""
     out: str = "runs/latest"
+    ray: str | None = None
+    """Ray cluster (``--ray``): ``auto``, ``local`` or an address; episodes then run in Ray workers
+    (:mod:`mulligan.runner.ray_executor`). None runs them in this process."""
+    ray_options: dict[str, Any] = Field(default_factory=dict)
+    """:class:`~mulligan.runner.ray_executor.RayOptions` fields (``workers``, ``engines``, ``engine_gpus``, ...)."""
 
 
 class RunResult(BaseModel):
@@ -98,6 +106,10 @@ async def run_suite(
         RunError: The directory holds another run, or another process is writing it.
         ConfigError: A bad agent option, env, suite or split (before any model is loaded).
     """
+    import_plugins(config.imports)
+    suite = get_suite(config.env, config.suite)
+    if config.split is None:
+        config = config.model_copy(update={"split": default_split(suite)})
     rundir = RunDir(config.out)
     with rundir.locked():
         return await _run_locked(config, rundir, llm=llm, resume=resume, on_episode=on_episode,
@@ -135,24 +147,14 @@ async def _run_locked(config: RunConfig, rundir: RunDir, *, llm: Any, resume: bo
     pending = {tid for tid in task_ids if episode_key(tid) not in done_keys}
 
     memory = _open_memory(config)
-    owns_llm = False
-    if llm is None and agent_needs_llm(config.agent):
-        llm = make_llm_for(config.model, seed=config.seed)
-        owns_llm = True
-    agent = make_agent(config.agent, _batched(llm), **config.agent_options)
-    agent.memory = memory
-
     started = time.perf_counter()
     successes = sum(1 for tid in task_ids if episode_key(tid) in won_keys)
     done = len(task_ids) - len(pending)
     written = 0
-    semaphore = asyncio.Semaphore(max(1, config.concurrency))
 
-    async def one(index: int, task_id: str) -> None:
+    def record(trajs: list[Trajectory]) -> None:
+        # Never awaits: one event loop thread, so the appends never interleave.
         nonlocal done, successes, written
-        async with semaphore:
-            trajs = await _run_one(agent, config, task_id, seed=config.seed + config.start + index)
-        # No await from here on: one event loop thread, so the appends never interleave.
         rundir.append(trajs)
         if memory is not None:
             memory.remember(trajs)
@@ -162,11 +164,15 @@ async def _run_locked(config: RunConfig, rundir: RunDir, *, llm: Any, resume: bo
         if on_episode:
             on_episode(trajs[-1], done, len(task_ids), successes)
 
+    todo = [(i, tid) for i, tid in enumerate(task_ids) if tid in pending]
     try:
-        await asyncio.gather(*(one(i, tid) for i, tid in enumerate(task_ids) if tid in pending))
+        if config.ray:
+            from mulligan.runner.ray_executor import run_on_ray
+
+            await run_on_ray(config, todo, llm=llm, record=record, memory=memory)
+        else:
+            await _run_in_process(config, todo, llm=llm, record=record, memory=memory)
     finally:
-        if owns_llm and hasattr(llm, "close"):
-            llm.close()
         if memory is not None:
             memory.close()
 
@@ -225,6 +231,35 @@ def choose_tasks(suite: Any, config: RunConfig) -> list[str]:
     while len(picked) < start + n:
         picked.setdefault(rng.randrange(2**31 - 1))
     return [suite.task_ids(config.split, 1, start=i)[0] for i in list(picked)[start:]]
+
+
+async def _run_in_process(config: RunConfig, todo: list[tuple[int, str]], *, llm: Any, record: Callable[..., None],
+                          memory: Any) -> None:
+    """Run the ``(index, task id)`` episodes here, ``config.concurrency`` at a time."""
+    owns_llm = False
+    if llm is None and agent_needs_llm(config.agent):
+        llm = make_llm_for(config.model, seed=config.seed)
+        owns_llm = True
+    agent = make_agent(config.agent, _batched(llm), **config.agent_options)
+    agent.memory = memory
+    # An env may say how many of it can run at once (ScienceWorld starts a JVM per instance).
+    semaphore = asyncio.Semaphore(max(1, min(config.concurrency, max_concurrency(config.env) or config.concurrency)))
+
+    async def one(index: int, task_id: str) -> None:
+        async with semaphore:
+            trajs = await _run_one(agent, config, task_id, seed=episode_seed(config, index))
+        record(trajs)
+
+    try:
+        await asyncio.gather(*(one(i, tid) for i, tid in todo))
+    finally:
+        if owns_llm and hasattr(llm, "close"):
+            llm.close()
+
+
+def episode_seed(config: RunConfig, index: int) -> int:
+    """The env/sampling seed of the ``index``-th task of a run (the same on every executor)."""
+    return config.seed + config.start + index
 
 
 async def _run_one(agent: Any, config: RunConfig, task_id: str, *, seed: int) -> list[Trajectory]:

@@ -80,6 +80,11 @@ class SelfTrainConfig(BaseModel):
     report_to: list[str] = Field(default_factory=list)
     """Trackers of the training loss (TRL's) and of each iteration's metrics: tensorboard, trackio,
     wandb, mlflow (see :mod:`mulligan.training.trackers`)."""
+    ray: str | None = None
+    """Run collections and evaluations on a Ray cluster (``auto``, ``local`` or an address): episodes
+    in Ray workers, the policy in engine actors (see :mod:`mulligan.runner.ray_executor`)."""
+    ray_options: dict[str, Any] = Field(default_factory=dict)
+    """:class:`~mulligan.runner.ray_executor.RayOptions` fields (``workers``, ``engines``, ...)."""
     admissible: Literal["off", "nearest", "likelihood"] = "off"
     """The agents' ``admissible`` option in every collection and evaluation: keep the policy's
     actions among the env's admissible ones (see :mod:`mulligan.agents.admissible`)."""
@@ -95,7 +100,7 @@ class SelfTrainConfig(BaseModel):
         return {"temperature": self.temperature, "max_tokens": self.max_tokens}
 
 
-RESUME_EXEMPT = ("concurrency", "out", "iterations", "report_to")
+RESUME_EXEMPT = ("concurrency", "out", "iterations", "report_to", "ray", "ray_options")
 """Config fields that may change when a run is resumed (more iterations extend a finished run)."""
 
 

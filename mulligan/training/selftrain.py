@@ -26,6 +26,7 @@ data alone. ``init="previous"`` continues from the last checkpoint on the new da
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import shutil
 import time
@@ -99,11 +100,21 @@ async def _run_all(configs: list[RunConfig], llm: Any, console: Console | None, 
         if console is not None and (done == total or done % max(1, total // 10) == 0):
             console.print(f"  {label}: {done}/{total} tasks", highlight=False)
 
-    llm = BatchingLLM(llm, max_wait_ms=0)
+    if not configs[0].ray:  # on Ray, the engines batch
+        llm = BatchingLLM(llm, max_wait_ms=0)
     try:
         await asyncio.gather(*(run_suite(c, llm=llm, resume=True, on_episode=on_episode) for c in configs))
     finally:
         llm.close()
+
+
+def _policy_llm(config: SelfTrainConfig, model: Path, llm_factory: LLMFactory) -> Any:
+    """The backend of ``model``: built here, or as engine actors on the Ray cluster with ``--ray``."""
+    if not config.ray:
+        return llm_factory(model)
+    from mulligan.runner.ray_executor import RayEngines, ray_options
+
+    return RayEngines(functools.partial(llm_factory, model), ray_options(config.ray_options), config.ray)
 
 
 def _run_config(config: SelfTrainConfig, model: Path, out: Path, *, split: str, tasks: int, start: int = 0,
@@ -112,7 +123,7 @@ def _run_config(config: SelfTrainConfig, model: Path, out: Path, *, split: str, 
         env=config.env, split=split, tasks=tasks, start=start, agent=agent, model=str(model),
         concurrency=max(1, config.concurrency // share), seed=config.seed, max_steps=config.max_steps,
         agent_options={**({"admissible": config.admissible} if config.admissible != "off" else {}), **(options or {})},
-        out=str(out),
+        out=str(out), ray=config.ray, ray_options=config.ray_options,
     )
 
 
@@ -120,7 +131,7 @@ def evaluate(config: SelfTrainConfig, model: Path, out: Path, console: Console |
              llm_factory: LLMFactory = transformers_llm) -> dict[str, Any]:
     """Run ``model`` greedily with ReAct on the evaluation tasks (resuming ``out``); returns its metrics."""
     run = _run_config(config, model, out, split=config.eval_split, tasks=config.eval_tasks)
-    asyncio.run(_run_all([run], llm_factory(model), console, f"eval {out.parent.name}"))
+    asyncio.run(_run_all([run], _policy_llm(config, model, llm_factory), console, f"eval {out.parent.name}"))
     trajs = RunDir(out).trajectories()
     rec = recovery(trajs)
     return {
@@ -219,7 +230,8 @@ class SelfTrainer:
                         options=r.options, share=len(runs))
             for r in runs
         ]
-        asyncio.run(_run_all(configs, self.llm_factory(policy), self.console, f"collect {folder.parent.name}"))
+        llm = _policy_llm(self.config, policy, self.llm_factory)
+        asyncio.run(_run_all(configs, llm, self.console, f"collect {folder.parent.name}"))
         return {"runs": [r.name for r in runs]}
 
     def _export(self, k: int, runs: list[CollectRun], folder: Path) -> dict[str, Any]:

@@ -56,3 +56,31 @@ def test_dead_ends_leave_the_candidates_until_something_changes():
                                             ("take mug from desk", "take mug 1 from desk 1")])
 def test_nearest(said, expected):
     assert nearest(said, ["go to cabinet 2", "go to cabinet 12", "take mug 1 from desk 1"]) == expected
+
+
+def test_an_incomplete_list_leaves_unlisted_actions_to_the_env():
+    """ScienceWorld's list leaves out actions it accepts: nearest must not turn 'open door to greenhouse'
+    into the listed 'close door to greenhouse'; it may only replace what the env already refused."""
+    listed = ["close door to greenhouse", "look around", "go to hallway"]
+    assert needs_constraint("open door to greenhouse", listed, [])  # with a complete list: rewritten
+    assert not needs_constraint("open door to greenhouse", listed, [], complete=False)
+    refused = [_step("open door to greenhouse", False)]
+    assert needs_constraint("open door to greenhouse", listed, refused, complete=False)
+    accepted = refused + [_step("look around", True)]
+    assert not needs_constraint("open door to greenhouse", listed, accepted, complete=False)
+
+
+def test_constrain_reads_admissible_complete_from_info():
+    import asyncio
+
+    from mulligan.agents.admissible import constrain
+    from mulligan.agents.parsing import ParsedReply
+
+    info = {"admissible_actions": ["close door to greenhouse", "look around"], "admissible_complete": False}
+    said = ParsedReply(action="open door to greenhouse", thought=None)
+    assert asyncio.run(constrain("nearest", said, llm=None, messages=[], info=info, history=[])) is None
+    refused = [_step("open door to greenhouse", False)]
+    moved = asyncio.run(constrain("nearest", said, llm=None, messages=[], info=info, history=refused))
+    assert moved is not None and moved.action in info["admissible_actions"]
+    info["admissible_complete"] = True
+    assert asyncio.run(constrain("nearest", said, llm=None, messages=[], info=info, history=[])) is not None

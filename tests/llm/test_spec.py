@@ -198,3 +198,37 @@ def test_missing_package_names_the_extra(blocked, spec):
     )
     assert DependencyNotInstalled.__name__ in out.stderr
     assert "pip install" in out.stderr
+
+
+@pytest.mark.parametrize("model, engine, expected", [
+    (None, "transformers", "default"),
+    (None, "vllm", "vllm:default"),
+    ("default?dtype=float32", "vllm", "vllm:default?dtype=float32"),
+    ("transformers:/ckpt", "vllm", "vllm:/ckpt"),
+    ("vllm:/ckpt?max_model_len=512", "vllm", "vllm:/ckpt?max_model_len=512"),
+    ("litellm:openai/x", "transformers", "litellm:openai/x"),
+])
+def test_serve_engine_spec(model, engine, expected):
+    from mulligan.llm.spec import engine_spec
+
+    assert engine_spec(model, engine) == expected
+
+
+@pytest.mark.parametrize("model, engine", [("litellm:openai/x", "vllm"), (None, "sglang")])
+def test_serve_engine_spec_rejects(model, engine):
+    from mulligan.llm.spec import engine_spec
+
+    with pytest.raises(ConfigError):
+        engine_spec(model, engine)
+
+
+def test_vllm_spec_without_vllm_names_the_script(monkeypatch, tmp_path):
+    """No vLLM here and no vLLM virtualenv: the error says how to get one."""
+    from mulligan.llm import vllm_backend
+
+    monkeypatch.delenv("MULLIGAN_VLLM_PYTHON", raising=False)
+    monkeypatch.setattr(vllm_backend, "VENV_DIRS", ("no-such-venv",))
+    with pytest.raises(DependencyNotInstalled, match="vllm-venv.sh"):
+        make_llm(f"vllm:{tmp_path}")
+    with pytest.raises(ConfigError, match="does not exist"):
+        make_llm(f"vllm:{tmp_path}?python=/no/such/python")

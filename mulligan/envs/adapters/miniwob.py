@@ -22,6 +22,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from mulligan.envs.contract import TEXT_CHARSET
 from mulligan.envs.gui.actions import parse
 from mulligan.envs.gui.widgets import tree_line
 from mulligan.envs.options import check_env_options
@@ -122,8 +123,8 @@ class MiniWoBEnv(gym.Env[str, str]):
         self.max_steps = max_steps
         self.default_task = task
         self.render_mode = render_mode
-        self.observation_space = spaces.Text(MAX_OBSERVATION_CHARS, min_length=1)
-        self.action_space = spaces.Text(300, min_length=0)
+        self.observation_space = spaces.Text(MAX_OBSERVATION_CHARS, min_length=1, charset=TEXT_CHARSET)
+        self.action_space = spaces.Text(300, min_length=0, charset=TEXT_CHARSET)
         self.inner: gym.Env | None = None
         self.inner_task: str | None = None
         self.task_id = self.goal = self.split = ""
