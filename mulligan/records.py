@@ -131,6 +131,10 @@ class Step(Record):
     latency_s: float = 0.0
     tokens: Usage = Field(default_factory=Usage)
     info: dict[str, Any] = Field(default_factory=dict)
+    token_ids: list[int] | None = None
+    """The token ids the backend generated for ``raw`` (None where the backend does not say)."""
+    logprobs: list[float] | None = None
+    """Their log-probabilities when sampled (for RL)."""
 
 
 class Trajectory(Record):

@@ -166,7 +166,7 @@ class TextAgent:
                 return
             step = Step(
                 t=t, raw=completion.text, latency_s=completion.latency_s, tokens=completion.usage,
-                info=dict(completion.meta),
+                info=dict(completion.meta), token_ids=completion.token_ids, logprobs=completion.logprobs,
             )
             traj.steps.append(step)
             try:

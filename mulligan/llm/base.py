@@ -49,6 +49,12 @@ class Completion(BaseModel):
     """Set by the scripted backend when the episode's script has run out."""
     meta: dict[str, Any] = Field(default_factory=dict)
     """Backend- or agent-specific facts about the reply; copied into the step's ``info``."""
+    token_ids: list[int] | None = None
+    """The token ids the backend generated, end-of-sequence token included (None: not known)."""
+    logprobs: list[float] | None = None
+    """One log-probability per generated token, under the distribution it was sampled from."""
+    prompt_token_ids: list[int] | None = None
+    """The token ids the backend ran as the prompt (None: not known)."""
 
 
 @runtime_checkable
