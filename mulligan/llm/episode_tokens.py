@@ -62,7 +62,8 @@ class EpisodeTokens:
             return turn.ids[: turn.prompt_tokens].tolist() + self.encode(text[turn.prompt_chars:])
         return self.encode(text)
 
-    def remember(self, episode: str | None, prompt: str, prompt_ids: list[int], reply: str, reply_ids: list[int]) -> None:
+    def remember(self, episode: str | None, prompt: str, prompt_ids: list[int], reply: str,
+                 reply_ids: list[int]) -> None:
         """Keep a turn: its rendered prompt and ids, and the reply as generated (text and ids)."""
         if episode is None or self.capacity == 0:
             return

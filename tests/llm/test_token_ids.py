@@ -30,7 +30,8 @@ def forward_logprobs(llm, prompt_ids, ids, temperature=1.0):
 def test_completions_carry_their_ids_logprobs_and_prompt(tiny_llm, temperature):
     requests = [chat(p, max_tokens=n, temperature=temperature, seed=3) for p, n in zip(PROMPTS, [32, 3, 32, 32])]
     for request, out in zip(requests, generate(tiny_llm, requests)):
-        assert out.prompt_token_ids == tiny_llm.tokenizer(tiny_llm.render(request), add_special_tokens=False)["input_ids"]
+        rendered = tiny_llm.render(request)
+        assert out.prompt_token_ids == tiny_llm.tokenizer(rendered, add_special_tokens=False)["input_ids"]
         assert len(out.token_ids) == len(out.logprobs) == out.usage.completion_tokens
         ended = out.finish_reason == "stop"
         assert (out.token_ids[-1] in tiny_llm.eos_ids) == ended
