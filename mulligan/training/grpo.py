@@ -18,7 +18,8 @@ import asyncio
 import json
 import shutil
 import time
-from dataclasses import dataclass, field, fields
+import warnings
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -66,9 +67,6 @@ class EnvGRPOConfig(GRPOConfig):
     step_gamma: float = field(default=0.95, metadata={"help": "Discount of the step-level returns."})
 
 
-ENV_FIELDS = {f.name for f in fields(EnvGRPOConfig)} - {f.name for f in fields(GRPOConfig)}
-
-
 def grpo_config(out: str | Path, *, lr: float = 1e-5, epochs: float = 1.0, batch_size: int = 8, seed: int = 0,
                 progress: bool = True, **options: Any) -> EnvGRPOConfig:
     """An :class:`EnvGRPOConfig` for a local run into ``out``, with ``options`` (any field) on top.
@@ -86,6 +84,9 @@ def grpo_config(out: str | Path, *, lr: float = 1e-5, epochs: float = 1.0, batch
     base = training_args(out, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress,
                          logging_steps=1)
     base.update(num_generations=4, lr_scheduler_type="constant", log_completions=False)
+    if options.get("use_vllm"):
+        raise ConfigError("use_vllm: env rollouts generate with the transformers backend on the trainer's own "
+                          "model; rollouts on a vLLM engine are not wired in yet")
     try:
         return EnvGRPOConfig(**{**base, **options})
     except (ValueError, TypeError) as e:
@@ -139,10 +140,11 @@ def task_dataset(config: EnvGRPOConfig) -> Dataset:
 
 
 def make_trainer(config: EnvGRPOConfig, model: Any, tokenizer: Any, *, lora: bool = False,
-                 cls: type[EnvGRPOTrainer] = EnvGRPOTrainer) -> EnvGRPOTrainer:
+                 cls: type[EnvGRPOTrainer] = EnvGRPOTrainer, rollout: EnvRollout | None = None) -> EnvGRPOTrainer:
     """Build (but do not run) the GRPO trainer of ``config`` on ``model`` (a loaded causal LM).
 
-    ``cls`` may be a subclass of :class:`EnvGRPOTrainer` (to add logging or change advantages).
+    ``cls`` may be a subclass of :class:`EnvGRPOTrainer` (to add logging or change advantages), and
+    ``rollout`` an :class:`EnvRollout` of one's own (default: one writing ``rollouts.jsonl`` to the output folder).
 
     Raises:
         ConfigError: Unknown rewards or critics, or an unknown env or split.
@@ -151,15 +153,18 @@ def make_trainer(config: EnvGRPOConfig, model: Any, tokenizer: Any, *, lora: boo
 
     funcs, weights = reward_functions(dict(config.rewards))
     config.reward_weights = weights
-    rollout = EnvRollout(config, tokenizer, config.output_dir)
+    rollout = rollout if rollout is not None else EnvRollout(config, tokenizer, config.output_dir)
     bars_were_on = datasets.is_progress_bar_enabled()
     if config.disable_tqdm:
         datasets.disable_progress_bars()
     try:
-        trainer = cls(
-            model=model, reward_funcs=funcs, args=config, train_dataset=task_dataset(config),
-            processing_class=tokenizer, peft_config=_lora_config() if lora else None, rollout=rollout,
-        )
+        with warnings.catch_warnings():
+            # TRL marks rollout_func experimental; mulligan's tests pin how it behaves in the installed TRL.
+            warnings.filterwarnings("ignore", message="You are using 'rollout_func'")
+            trainer = cls(
+                model=model, reward_funcs=funcs, args=config, train_dataset=task_dataset(config),
+                processing_class=tokenizer, peft_config=_lora_config() if lora else None, rollout=rollout,
+            )
     finally:
         if config.disable_tqdm and bars_were_on:
             datasets.enable_progress_bars()
@@ -227,10 +232,9 @@ def train_grpo(model: str, out: str | Path, *, lora: bool = False, **options: An
     result = GRPOResult(out, int(trainer.state.global_step), len(trajs),
                         sum(bool(t["success"]) for t in trajs) / max(1, len(trajs)),
                         float(rewards[-1]) if rewards else None, time.perf_counter() - started)
-    meta = {**{k: v for k, v in result.__dict__.items() if k != "out"}, "base": str(base), "lora": lora,
-            "options": {k: v for k, v in options.items()}}
+    meta = {**asdict(result), "base": str(base), "lora": lora, "options": options}
     (partial / "grpo.json").write_text(json.dumps(meta, indent=2, default=str))
     if out.exists():
         out.rmdir()
     partial.rename(out)
-    return GRPOResult(out, result.steps, result.episodes, result.success, result.reward, result.wall_s)
+    return result

@@ -6,7 +6,8 @@ plays every training task G times, the same episode budget as one iteration of `
 x ``samples``), and continues from the previous iteration's checkpoint (RL has no dataset to re-fit from
 the bootstrap, so ``init`` does not apply). The episodes are kept in ``iter-K/model/rollouts.jsonl`` and
 give the iteration's collection metrics (pass@1, pass@k, diversity, recovery); the mean reward of each
-step is in ``iter-K/model/train_log.json`` and in the stage's ``reward_curve``.
+step is in ``iter-K/model/train_log.json`` and in the stage's ``reward_curve`` (``won_curve``: the
+share of each step's episodes won).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def grpo_options(config: SelfTrainConfig) -> dict[str, Any]:
         env=config.env, split=config.train_split, tasks=config.train_tasks, start=config.train_start,
         num_generations=g, temperature=config.temperature, max_tokens=config.max_tokens,
         max_env_steps=config.max_steps, concurrency=config.concurrency, seed=config.seed, epochs=1.0,
-        batch_size=g * max(1, config.batch_size // g), progress=False,
+        # One task's G episodes per forward pass (multi-turn sequences are long), ``batch_size`` episodes a step.
+        batch_size=g, gradient_accumulation_steps=max(1, config.batch_size // g), progress=False,
     )
     if config.admissible != "off":
         options["agent_options"] = {"admissible": config.admissible}
@@ -37,8 +39,20 @@ def grpo_options(config: SelfTrainConfig) -> dict[str, Any]:
 
 
 def reward_curve(log_history: list[dict[str, Any]], episodes_per_step: int) -> list[list[float]]:
-    """``[episodes played so far, mean reward of the step]`` for each logged step."""
+    """``[episodes played so far, mean reward of the step]`` for each logged step (the weighted rewards)."""
     return [[float(e["step"] * episodes_per_step), float(e["reward"])] for e in log_history if "reward" in e]
+
+
+def won_curve(trajs: list[Trajectory]) -> list[list[float]]:
+    """``[episodes played so far, share of the step's episodes won]`` for each rollout, in order."""
+    steps: dict[int, list[bool]] = {}
+    for t in trajs:
+        steps.setdefault(int(t.iteration or 0), []).append(t.success)
+    out, played = [], 0
+    for step in sorted(steps):
+        played += len(steps[step])
+        out.append([float(played), sum(steps[step]) / len(steps[step])])
+    return out
 
 
 def grpo_iteration(config: SelfTrainConfig, policy: Path, folder: Path, console: Console | None = None) -> dict:
@@ -67,4 +81,4 @@ def grpo_iteration(config: SelfTrainConfig, policy: Path, folder: Path, console:
         console.print(f"  grpo: {result.steps} steps, {result.episodes} episodes ({result.success:.1%} won), "
                       f"{result.wall_s:.0f} s", highlight=False)
     return {"trained": True, "rows": result.episodes, "loss": metrics["loss"], "metrics": metrics,
-            "reward_curve": reward_curve(log, episodes_per_step)}
+            "reward_curve": reward_curve(log, episodes_per_step), "won_curve": won_curve(trajs)}

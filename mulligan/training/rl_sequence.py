@@ -40,7 +40,7 @@ class EpisodeSequence:
 
     Attributes:
         prompt_ids: The first prompt's ids.
-        completion_ids: Everything after it, up to the end of the last reply.
+        completion_ids: Everything after it, up to the end of the last trained reply.
         env_mask: 1 on the tokens the policy generated and that are trained, 0 elsewhere.
         logprobs: The sampling log-probability of each completion token (0.0 where ``env_mask`` is 0).
         step_of_token: For each trained completion token, the step its turn produced (-1 elsewhere).
@@ -64,7 +64,8 @@ def episode_sequence(turns: list[Turn], last_prompt: list[int], end_id: int) -> 
         end_id: The id used as a one-token completion when nothing was generated (masked out).
 
     Returns:
-        The sequence; an episode without turns is ``[end_id]`` as prompt and as completion, with mask 0.
+        The sequence; an episode without turns is ``[end_id]`` as prompt and as completion, with mask 0,
+        and one without a trained turn keeps its first prompt and ``[end_id]`` as completion, mask 0.
     """
     if not turns:
         return EpisodeSequence([end_id], [end_id], [0], [0.0], [-1])
@@ -84,6 +85,8 @@ def episode_sequence(turns: list[Turn], last_prompt: list[int], end_id: int) -> 
             mask[k], owner[k] = 1, turn.step
         for k, logprob in enumerate(turn.logprobs[: len(turn.token_ids)]):
             logprobs[at - start + k] = float(logprob)
-    if n == 0:  # the last turn generated nothing
+    if not trained:
         return EpisodeSequence(ids[:start], [end_id], [0], [0.0], [-1], trained)
-    return EpisodeSequence(ids[:start], ids[start:], mask, logprobs, owner, trained)
+    # Nothing after the last trained token changes its loss (the model is causal): the sequence ends there.
+    cut = max(k for k in range(n) if mask[k]) + 1
+    return EpisodeSequence(ids[:start], ids[start : start + cut], mask[:cut], logprobs[:cut], owner[:cut], trained)

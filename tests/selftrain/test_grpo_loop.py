@@ -29,6 +29,7 @@ def test_a_grpo_iteration_trains_on_its_own_episodes_and_resumes(tmp_path, tiny_
     assert set(record["stage_wall_s"]) == {"train", "eval"}
     stages = json.loads((iteration / "stages.json").read_text())
     assert [point[0] for point in stages["train"]["reward_curve"]] == [4.0]
+    assert [point[0] for point in stages["train"]["won_curve"]] == [4.0]
     # A finished iteration resumes without playing or training again.
     (again,) = selftrain(config, resume=True)
     assert again["stage_wall_s"] == record["stage_wall_s"]

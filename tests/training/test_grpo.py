@@ -8,11 +8,19 @@ from mulligan.training.grpo import EnvGRPOTrainer, grpo_config, make_trainer
 
 
 class ObservedTrainer(EnvGRPOTrainer):
-    """The real trainer; it also keeps every generation batch as the loss sees it, with its episodes."""
+    """The real trainer; it also keeps every generation batch as the loss sees it, with its episodes, and the
+    log-probabilities its own forward pass gives the completions before the update."""
 
     def _generate_and_score_completions(self, inputs):
+        import torch
+
         out = super()._generate_and_score_completions(inputs)
-        self.seen = getattr(self, "seen", []) + [(out, list(self.rollout.last))]
+        ids = torch.cat([out["prompt_ids"], out["completion_ids"]], dim=1)
+        mask = torch.cat([out["prompt_mask"], out["completion_mask"]], dim=1)
+        with torch.no_grad():
+            logps, _, _ = self._get_per_token_logps_and_entropies(self.model, ids, mask, ids.shape[1] - out[
+                "prompt_ids"].shape[1], batch_size=len(ids))
+        self.seen = getattr(self, "seen", []) + [(out, list(self.rollout.last), logps)]
         return out
 
 
@@ -43,7 +51,7 @@ def trained(default_policy_path, tmp_path_factory):
 def test_a_few_grpo_steps_update_the_policy(trained):
     trainer, _, before = trained
     assert trainer.state.global_step == 2
-    assert [len(batch) for _, batch in trainer.seen] == [4, 4]
+    assert [len(batch) for _, batch, _ in trainer.seen] == [4, 4]
     after = dict(trainer.model.named_parameters())
     assert any(not after[k].detach().equal(v) for k, v in before.items())
     assert any("reward" in entry for entry in trainer.state.log_history)
@@ -52,9 +60,9 @@ def test_a_few_grpo_steps_update_the_policy(trained):
 def test_the_trained_tokens_are_exactly_the_generated_ones(trained):
     trainer, tokenizer, _ = trained
     replaced = 0
-    for out, episodes in trainer.seen:
+    for out, episodes, logps in trainer.seen:
         loss_mask = out["completion_mask"] * out["tool_mask"]
-        for i, (traj, _) in enumerate(episodes):
+        for i, (traj, seq) in enumerate(episodes):
             mask = loss_mask[i].tolist()
             ids = out["completion_ids"][i].tolist()
             trained_ids = [t for t, m in zip(ids, mask) if m]
@@ -63,9 +71,14 @@ def test_the_trained_tokens_are_exactly_the_generated_ones(trained):
             assert trained_ids == [t for s in own for t in s.token_ids]
             sampled = [lp for lp, m in zip(out["sampling_per_token_logps"][i].tolist(), mask) if m]
             assert sampled == pytest.approx([lp for s in own for lp in s.logprobs], abs=1e-6)
-            # What the trainer runs is the transcript the policy saw, token for token, up to its last reply.
-            sequence = unpadded(out["prompt_ids"][i], out["prompt_mask"][i]) + unpadded(
-                out["completion_ids"][i], out["completion_mask"][i])
+            # The backend's log-probabilities are the trainer's own for the same tokens (same weights, same T).
+            recomputed = [lp for lp, m in zip(logps[i].tolist(), mask) if m]
+            assert recomputed == pytest.approx(sampled, abs=2e-3)
+            # What the trainer runs is the transcript the policy saw, token for token, up to its last trained
+            # reply (an episode with none is its first prompt and one masked end token).
+            sequence = unpadded(out["prompt_ids"][i], out["prompt_mask"][i])
+            if seq.trained_turns:
+                sequence += unpadded(out["completion_ids"][i], out["completion_mask"][i])
             last = max(k for k, m in enumerate(traj.messages) if m.role == "assistant")
             shown = tokenizer.apply_chat_template([m.to_openai() for m in traj.messages[: last + 1]], tokenize=False)
             assert shown.startswith(tokenizer.decode(sequence, skip_special_tokens=False))
@@ -74,7 +87,7 @@ def test_the_trained_tokens_are_exactly_the_generated_ones(trained):
 
 def test_replaced_turns_are_context_without_loss(trained):
     trainer, tokenizer, _ = trained
-    for out, episodes in trainer.seen:
+    for out, episodes, _ in trainer.seen:
         loss_mask = out["completion_mask"] * out["tool_mask"]
         for i, (traj, _) in enumerate(episodes):
             context = tokenizer.decode([t for t, m in zip(out["completion_ids"][i].tolist(), loss_mask[i].tolist())
@@ -86,7 +99,7 @@ def test_replaced_turns_are_context_without_loss(trained):
 
 def test_step_credit_gives_each_step_its_own_advantage(trained):
     trainer, _, _ = trained
-    for out, episodes in trainer.seen:
+    for out, episodes, _ in trainer.seen:
         advantages = out["advantages"]
         assert advantages.dim() == 2 and advantages.shape == out["completion_ids"].shape
         for i, (_, sequence) in enumerate(episodes):

@@ -26,6 +26,15 @@ def test_a_replaced_turn_stays_as_context_without_loss():
     assert seq.env_mask == [0, 0, 0, 0, 0, 1, 1] and seq.trained_turns == [1]
 
 
+def test_the_sequence_ends_with_the_last_trained_reply():
+    # Turn 1 was replaced: what the policy generated there (22) is not what the transcript went on with.
+    turns = [Turn(2, [20, END], [-0.1] * 2, step=0), Turn(6, [22, END], [-0.4] * 2, policy=False, step=1)]
+    seq = episode_sequence(turns, [10, 11, 20, END, 30, 31], END)
+    assert seq.completion_ids == [20, END] and seq.env_mask == [1, 1] and seq.trained_turns == [0]
+    nothing = episode_sequence(turns[1:], [10, 11, 20, END, 30, 31], END)
+    assert (nothing.prompt_ids, nothing.completion_ids, nothing.env_mask) == ([10, 11, 20, END, 30, 31], [END], [0])
+
+
 def test_generated_ids_missing_from_the_sequence_are_not_trained_even_if_unflagged():
     turns = [Turn(2, [20, 21, END], [-0.1] * 3, step=0), Turn(7, [22, END], [-0.4, -0.5], step=1)]
     seq = episode_sequence(turns, [10, 11, 20, 99, END, 30, 31], END)
