@@ -53,12 +53,13 @@ def retokenization(model: Path, tokenizer, temperature: float, episodes: int, ma
     """Replies of sampled episodes whose text does not tokenize back to the ids generated."""
     with tempfile.TemporaryDirectory() as tmp:
         config = RunConfig(split="train", tasks=episodes, model=f"transformers:{model}", concurrency=32,
-                           max_steps=max_steps, out=tmp, agent_options={"params": {"temperature": temperature}})
+                           max_steps=max_steps, out=tmp,
+                           agent_options={"params": {"temperature": temperature, "max_tokens": 64}})
         started = time.perf_counter()
         asyncio.run(run_suite(config))
         wall = time.perf_counter() - started
         trajs = RunDir(tmp).trajectories()
-    eos = set(filter(None, [tokenizer.eos_token_id]))
+    eos = {tokenizer.eos_token_id}
     replies = differ = 0
     for traj in trajs:
         for step in traj.steps:

@@ -147,7 +147,8 @@ class EnvRollout:
 
         c = self.config
         params = GenerationParams(temperature=c.temperature, top_p=c.top_p, max_tokens=c.max_tokens)
-        agent = make_agent(c.agent, BatchingLLM(llm, max_wait_ms=0), params=params, **c.agent_options)
+        # The sampling is TRL's (its temperature also scales the logprobs it trains with), whatever the options say.
+        agent = make_agent(c.agent, BatchingLLM(llm, max_wait_ms=0), **{**c.agent_options, "params": params})
         limit = asyncio.Semaphore(max(1, c.concurrency))
 
         async def one(index: int, task: str) -> Trajectory:

@@ -57,31 +57,48 @@ def test_a_few_grpo_steps_update_the_policy(trained):
     assert any("reward" in entry for entry in trainer.state.log_history)
 
 
+def as_generated(step, message, tokenizer):
+    """Whether the transcript holds the step's reply exactly as generated (not replaced by the constraint, not
+    changed by decoding: a special token or a broken UTF-8 byte the model emitted does not survive as text)."""
+    ids = [t for t in step.token_ids if t != tokenizer.eos_token_id]
+    return "proposed" not in step.info and tokenizer.decode(ids, skip_special_tokens=False) == message.content
+
+
+def own_steps(traj, tokenizer):
+    """The steps whose replies the policy's later turns saw as generated; the last step needs no later turn."""
+    replies = [m for m in traj.messages if m.role == "assistant"]
+    last = len(traj.steps) - 1
+    return [s for t, (s, m) in enumerate(zip(traj.steps, replies))
+            if as_generated(s, m, tokenizer) or (t == last and "proposed" not in s.info)]
+
+
 def test_the_trained_tokens_are_exactly_the_generated_ones(trained):
     trainer, tokenizer, _ = trained
-    replaced = 0
+    replaced = trained_steps = 0
     for out, episodes, logps in trainer.seen:
         loss_mask = out["completion_mask"] * out["tool_mask"]
         for i, (traj, seq) in enumerate(episodes):
             mask = loss_mask[i].tolist()
             ids = out["completion_ids"][i].tolist()
             trained_ids = [t for t, m in zip(ids, mask) if m]
-            own = [s for s in traj.steps if "proposed" not in s.info]
-            replaced += len(traj.steps) - len(own)
+            own = own_steps(traj, tokenizer)
+            replaced += sum("proposed" in s.info for s in traj.steps)
+            trained_steps += len(own)
             assert trained_ids == [t for s in own for t in s.token_ids]
             sampled = [lp for lp, m in zip(out["sampling_per_token_logps"][i].tolist(), mask) if m]
             assert sampled == pytest.approx([lp for s in own for lp in s.logprobs], abs=1e-6)
             # The backend's log-probabilities are the trainer's own for the same tokens (same weights, same T).
             recomputed = [lp for lp, m in zip(logps[i].tolist(), mask) if m]
             assert recomputed == pytest.approx(sampled, abs=2e-3)
-            # What the trainer runs is the transcript the policy saw, token for token, up to its last trained
-            # reply (an episode with none is its first prompt and one masked end token).
-            sequence = unpadded(out["prompt_ids"][i], out["prompt_mask"][i])
+            # Everything the trainer runs before the last trained reply is the transcript the policy saw, token
+            # for token (that reply's own ids are checked above).
+            head = unpadded(out["prompt_ids"][i], out["prompt_mask"][i])
             if seq.trained_turns:
-                sequence += unpadded(out["completion_ids"][i], out["completion_mask"][i])
-            last = max(k for k, m in enumerate(traj.messages) if m.role == "assistant")
-            shown = tokenizer.apply_chat_template([m.to_openai() for m in traj.messages[: last + 1]], tokenize=False)
-            assert shown.startswith(tokenizer.decode(sequence, skip_special_tokens=False))
+                last_step = max(seq.step_of_token)
+                head += seq.completion_ids[: seq.step_of_token.index(last_step)]
+            shown = tokenizer.apply_chat_template([m.to_openai() for m in traj.messages], tokenize=False)
+            assert shown.startswith(tokenizer.decode(head, skip_special_tokens=False))
+    assert trained_steps > 0
     assert replaced > 0, "no turn was replaced by the constraint; the masking of replaced turns went untested"
 
 
@@ -89,11 +106,12 @@ def test_replaced_turns_are_context_without_loss(trained):
     trainer, tokenizer, _ = trained
     for out, episodes, _ in trainer.seen:
         loss_mask = out["completion_mask"] * out["tool_mask"]
-        for i, (traj, _) in enumerate(episodes):
+        for i, (traj, seq) in enumerate(episodes):
             context = tokenizer.decode([t for t, m in zip(out["completion_ids"][i].tolist(), loss_mask[i].tolist())
                                         if not m], skip_special_tokens=True)
-            for step, message in zip(traj.steps, [m for m in traj.messages if m.role == "assistant"]):
-                if "proposed" in step.info:
+            last_trained = max(seq.step_of_token)  # the sequence ends with that step's reply
+            for t, (step, message) in enumerate(zip(traj.steps, [m for m in traj.messages if m.role == "assistant"])):
+                if "proposed" in step.info and t < last_trained:
                     assert message.content in context  # the rewritten reply is there, untrained
 
 
