@@ -28,7 +28,7 @@ import torch
 from datasets import Dataset
 from trl import GRPOConfig, GRPOTrainer
 
-from mulligan.envs import get_suite
+from mulligan.envs import get_suite, import_plugins
 from mulligan.errors import ConfigError
 from mulligan.registry import did_you_mean
 from mulligan.training.gigpo import step_advantages, token_advantages
@@ -55,6 +55,8 @@ class EnvGRPOConfig(GRPOConfig):
     agent: str = field(default="react", metadata={"help": "The agent that plays the episodes."})
     agent_options: dict = field(default_factory=dict, metadata={"help": "Agent options (e.g. admissible)."})
     max_env_steps: int | None = field(default=None, metadata={"help": "Env step cap (None: the env's)."})
+    env_options: dict = field(default_factory=dict, metadata={"help": "Arguments of the env's constructor."})
+    imports: list = field(default_factory=list, metadata={"help": "Modules that register envs, imported first."})
     max_tokens: int = field(default=128, metadata={"help": "Reply length cap per turn (the agents' default)."})
     concurrency: int = field(default=64, metadata={"help": "Episodes in flight during a rollout."})
     rollout_batch_size: int = field(default=32, metadata={"help": "Requests per generate call of a rollout."})
@@ -137,6 +139,7 @@ class EnvGRPOTrainer(GRPOTrainer):
 
 def task_dataset(config: EnvGRPOConfig) -> Dataset:
     """One row per task (``prompt`` = its id), the tasks of ``config.split`` from ``config.start``."""
+    import_plugins(list(config.imports))
     ids = get_suite(config.env).task_ids(config.split, config.tasks, start=config.start)
     return Dataset.from_dict({"prompt": ids})
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mulligan.agents import make_agent
-from mulligan.envs import make_env
+from mulligan.envs import make_env, max_concurrency
 from mulligan.llm.base import ChatRequest, Completion, GenerationParams, ScoreRequest, can_score
 from mulligan.records import Trajectory, append_jsonl
 from mulligan.training.rl_sequence import EpisodeSequence, Turn, episode_sequence
@@ -149,22 +149,23 @@ class EnvRollout:
         params = GenerationParams(temperature=c.temperature, top_p=c.top_p, max_tokens=c.max_tokens)
         # The sampling is TRL's (its temperature also scales the logprobs it trains with), whatever the options say.
         agent = make_agent(c.agent, BatchingLLM(llm, max_wait_ms=0), **{**c.agent_options, "params": params})
-        limit = asyncio.Semaphore(max(1, c.concurrency))
+        # An env may say how many of it can run at once (ScienceWorld starts a JVM per instance).
+        limit = asyncio.Semaphore(max(1, min(c.concurrency, max_concurrency(c.env) or c.concurrency)))
 
         async def one(index: int, task: str) -> Trajectory:
             async with limit:
-                return await run_one_episode(agent, c.env, task, key=f"{task}#{index}",
-                                             seed=c.seed + index, max_steps=c.max_env_steps)
+                return await run_one_episode(agent, c.env, task, key=f"{task}#{index}", seed=c.seed + index,
+                                             max_steps=c.max_env_steps, env_options=c.env_options)
 
         return list(await asyncio.gather(*(one(i, t) for i, t in enumerate(tasks))))
 
 
 async def run_one_episode(agent: Any, env_id: str, task: str, *, key: str, seed: int,
-                          max_steps: int | None) -> Trajectory:
+                          max_steps: int | None, env_options: dict[str, Any] | None = None) -> Trajectory:
     """One episode; an exception becomes a failed trajectory carrying the error (a bad episode is data)."""
     env = None
     try:
-        env = make_env(env_id, **({"max_steps": max_steps} if max_steps else {}))
+        env = make_env(env_id, **{**(env_options or {}), **({"max_steps": max_steps} if max_steps else {})})
         return await agent.run_episode(env, task, key=key, seed=seed)
     except Exception as e:  # noqa: BLE001 - recorded on the trajectory
         return Trajectory(key=key, env=env_id, task_id=task, agent=agent.name, end_reason="error",

@@ -40,6 +40,36 @@ def test_completions_carry_their_ids_logprobs_and_prompt(tiny_llm, temperature):
         assert out.logprobs == pytest.approx(expected, abs=1e-4)
 
 
+def nucleus_logprobs(llm, prompt_ids, ids, temperature, top_p):
+    """The log-probability of each of ``ids`` renormalised over the top-p nucleus of logits / temperature."""
+    import torch
+
+    with torch.inference_mode():
+        logits = llm.model(input_ids=torch.tensor([prompt_ids + ids])).logits[0].float() / temperature
+    out = []
+    for k, token in enumerate(ids):
+        probs = torch.softmax(logits[len(prompt_ids) - 1 + k], dim=-1)
+        order = torch.argsort(probs, descending=True)
+        before = torch.cumsum(probs[order], dim=0) - probs[order]  # mass of the likelier tokens
+        kept = order[before < top_p]
+        assert token in kept.tolist()  # a sampled token is always inside the nucleus
+        out.append((torch.log(probs[token]) - torch.log(probs[kept].sum())).item())
+    return out
+
+
+def test_top_p_logprobs_are_those_of_the_nucleus_sampled_from(tiny_llm):
+    """With top-p the recorded logprobs are the nucleus's (what vLLM's processed_logprobs report), not the
+    whole distribution's: each token's probability is renormalised over the tokens that could be drawn."""
+    requests = [chat(p, max_tokens=24, temperature=0.8, top_p=0.5, seed=5) for p in PROMPTS]
+    renormalised = 0
+    for out in generate(tiny_llm, requests):
+        expected = nucleus_logprobs(tiny_llm, out.prompt_token_ids, out.token_ids, 0.8, 0.5)
+        assert out.logprobs == pytest.approx(expected, abs=1e-4)
+        whole = forward_logprobs(tiny_llm, out.prompt_token_ids, out.token_ids, 0.8)
+        renormalised += sum(abs(a - b) > 1e-3 for a, b in zip(out.logprobs, whole))
+    assert renormalised > 0, "the nucleus never cut anything; the top-p path went untested"
+
+
 def test_the_next_turn_shows_the_generated_ids_verbatim(tiny_llm):
     params = GenerationParams(max_tokens=32)
     history = [Message(role="user", content=PROMPTS[0])]
