@@ -7,6 +7,8 @@ the weighted rewards of an episode and normalises them within its group. Names:
 - ``invalid``: how many steps were invalid (unparseable replies, rejected or no-effect actions); give it
   a negative weight to penalise them.
 - ``steps``: how many steps the episode took (a length penalty with a negative weight).
+- ``replaced``: how many of the policy's actions the admissible constraint replaced (each ran as a valid
+  action, but the policy proposed an inadmissible one); a negative weight teaches it to propose them itself.
 - ``critic:NAME``: how many executed steps the critic ``NAME`` judges bad (``critic:loop``,
   ``critic:env+stall``; see :func:`mulligan.reflection.make_critic`); critics judge the finished
   episode step by step, as they would have judged each action before it ran.
@@ -26,7 +28,7 @@ from mulligan.errors import ConfigError
 from mulligan.records import Trajectory
 from mulligan.reflection import Proposal, is_privileged, judge, make_critic
 
-BUILTIN = ("won", "invalid", "steps")
+BUILTIN = ("won", "invalid", "steps", "replaced")
 
 
 def won(trajectory: Sequence[Trajectory], **_: Any) -> list[float]:
@@ -42,6 +44,15 @@ def invalid(trajectory: Sequence[Trajectory], **_: Any) -> list[float]:
 def steps(trajectory: Sequence[Trajectory], **_: Any) -> list[float]:
     """The number of steps of each episode."""
     return [float(t.num_steps) for t in trajectory]
+
+
+def replaced(trajectory: Sequence[Trajectory], **_: Any) -> list[float]:
+    """The number of steps of each episode whose proposed action the admissible constraint replaced."""
+    return [float(sum(_replaced_steps(t))) for t in trajectory]
+
+
+def _replaced_steps(traj: Trajectory) -> list[bool]:
+    return ["proposed" in s.info for s in traj.steps]
 
 
 class CriticReward:
@@ -94,12 +105,13 @@ def reward_function(name: str) -> Callable[..., Any]:
         ConfigError: An unknown name, with the known ones.
     """
     if name in BUILTIN:
-        return {"won": won, "invalid": invalid, "steps": steps}[name]
+        return {"won": won, "invalid": invalid, "steps": steps, "replaced": replaced}[name]
     if name.startswith("critic:"):
         return CriticReward(name[len("critic:"):])
     if ":" in name:
         return _import(name)
-    raise ConfigError(f"unknown reward {name!r}; use won, invalid, steps, critic:NAME or package.module:function")
+    raise ConfigError(f"unknown reward {name!r}; use won, invalid, steps, replaced, critic:NAME or "
+                      "package.module:function")
 
 
 def reward_functions(weights: dict[str, float]) -> tuple[list[Callable[..., Any]], list[float]]:
@@ -116,7 +128,7 @@ def reward_functions(weights: dict[str, float]) -> tuple[list[Callable[..., Any]
 async def step_rewards(traj: Trajectory, funcs: Sequence[Any], weights: Sequence[float]) -> list[float]:
     """The weighted reward each step of ``traj`` earned, from the rewards that can say so.
 
-    ``won`` pays the step that won, ``invalid`` and ``steps`` charge their step, a critic charges the
+    ``won`` pays the step that won, ``invalid``, ``steps`` and ``replaced`` charge their step, a critic charges the
     steps it judges bad; other reward functions only score whole episodes and add nothing here.
     """
     out = [0.0] * len(traj.steps)
@@ -127,6 +139,8 @@ async def step_rewards(traj: Trajectory, funcs: Sequence[Any], weights: Sequence
             per_step = [0.0 if s.valid else 1.0 for s in traj.steps]
         elif fn is steps:
             per_step = [1.0] * len(traj.steps)
+        elif fn is replaced:
+            per_step = [float(r) for r in _replaced_steps(traj)]
         elif isinstance(fn, CriticReward):
             per_step = [float(bad) for bad in await fn.bad_steps(traj)]
         else:

@@ -30,7 +30,12 @@ def unpadded(row, mask):
 
 @pytest.fixture(scope="module")
 def trained(default_policy_path, tmp_path_factory):
-    """Two GRPO steps (2 tasks x 2 episodes each) with the admissible constraint and step-level credit."""
+    """Two GRPO steps (2 tasks x 2 episodes each) with the admissible constraint and step-level credit.
+
+    In float32: under bfloat16 autocast (the default where the CPU runs it natively) the trainer's own
+    logprobs drift from the rollout's by rounding, which is not what the token checks are about. A
+    competent policy wins no task and makes no invalid step in 4 steps, so the penalty on actions the
+    constraint replaced is what sets the episodes of a group apart (else every advantage is 0)."""
     from mulligan.training.finetune import load_tokenizer
     from mulligan.training.sft import _load_model
 
@@ -38,7 +43,7 @@ def trained(default_policy_path, tmp_path_factory):
     config = grpo_config(
         out, lr=1e-4, batch_size=2, progress=False, gradient_accumulation_steps=2, tasks=4, num_generations=2,
         max_env_steps=4, max_tokens=48, temperature=1.0, agent_options={"admissible": "nearest"},
-        rewards={"won": 1.0, "invalid": -0.1, "critic:loop": -0.1}, step_credit=True,
+        rewards={"won": 1.0, "invalid": -0.1, "replaced": -0.1, "critic:loop": -0.1}, step_credit=True, bf16=False,
     )
     tokenizer = load_tokenizer(default_policy_path)
     model = _load_model(default_policy_path)

@@ -31,6 +31,15 @@ def test_builtin_rewards_per_episode():
     assert weights == [1.0, -0.1, -0.01]
 
 
+def test_replaced_counts_the_actions_the_constraint_rewrote():
+    steps = [Step(t=0, action="go to desk 1", info={"proposed": "fly to desk"}), Step(t=1, action="take pen 1"),
+             Step(t=2, action="look", info={"proposed": "dance"})]
+    traj = Trajectory(env="mulligan/Household-v0", task_id="train-1", steps=steps)
+    funcs, weights = reward_functions({"replaced": -0.1})
+    assert funcs[0](trajectory=[traj, WON]) == [2.0, 0.0]
+    assert asyncio.run(step_rewards(traj, funcs, weights)) == pytest.approx([-0.1, 0.0, -0.1])
+
+
 def test_a_critic_counts_the_steps_it_judges_bad():
     critic = reward_function("critic:loop")
     assert isinstance(critic, CriticReward) and critic.__name__ == "critic:loop"
