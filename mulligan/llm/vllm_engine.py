@@ -74,6 +74,7 @@ class Engine:
         if not self.tokenizer.chat_template:
             raise ValueError(f"checkpoint {model!r} has no chat template in its tokenizer")
         self.engine = AsyncLLM.from_engine_args(AsyncEngineArgs(model=model, **engine_args))
+        self.max_model_len = int(self.engine.model_config.max_model_len)
         self.eos_ids = set(self._eos_ids(model))
         self.reply_end = self._reply_end()
         self.episode_tokens = EpisodeTokens(self._ids)
@@ -139,6 +140,10 @@ class Engine:
         )
         episode, prompt = request.get("episode_id"), self._render(request)
         prompt_ids = self.episode_tokens.prompt_ids(episode, prompt)
+        if len(prompt_ids) + params.max_tokens > self.max_model_len:
+            # vLLM 0.32 clamps such a request silently (a reply cut short without a word); refuse it, as serve does.
+            raise ValueError(f"prompt ({len(prompt_ids)} tokens) + max_tokens ({params.max_tokens}) exceed the "
+                             f"model's context of {self.max_model_len} tokens")
         out = await self._run(prompt_ids, params)
         gen = out.outputs[0]
         ids = list(gen.token_ids)
