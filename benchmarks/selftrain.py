@@ -1,30 +1,37 @@
-"""Self-training on the household: STaR, Re-ReST, STeP and Agent-R from one bootstrap policy.
+"""Self-training on the household: STaR, Re-ReST, STeP, Agent-R and GRPO from one bootstrap policy.
 
 Every method starts from the same bootstrap checkpoint (the embedded default policy unless
 ``--model`` names another), runs ``--iterations`` rounds of collect -> export -> fine-tune ->
-evaluate, and is evaluated greedily on the same ``--eval-tasks`` unseen tasks. The bootstrap is
-evaluated once, as iteration 0 of every method. Prints one table (method, iteration, unseen
-success, recovery rate, CL/CS, pass@k, diversity, rows, wall time) and writes
-``OUT/metrics.jsonl`` and ``OUT/metrics.png``.
+evaluate (GRPO: one epoch of RL over the training tasks, ``--samples`` episodes each, the same
+episode budget as ``star``), and is evaluated greedily on the same ``--eval-tasks`` unseen tasks.
+The bootstrap is evaluated once, as iteration 0 of every method. Prints one table (method,
+iteration, unseen success, recovery rate, CL/CS, pass@k, diversity, rows, wall time), then the
+mean reward of the episodes each method played against the episodes played so far, and writes
+``OUT/metrics.jsonl``, ``OUT/metrics.png`` and ``OUT/reward.png`` (the mean reward curves).
 
 Runs resume: rerun the same command after an interruption and finished stages are skipped.
 
     python benchmarks/selftrain.py                      # the full run: 3 iterations, 200 + 200 tasks
     python benchmarks/selftrain.py --iterations 1 --train-tasks 4 --eval-tasks 4 --samples 2  # smoke
+    python benchmarks/selftrain.py --methods star,grpo --grpo-option lr=5e-5 --grpo-option step_credit=true
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
 import time
 from pathlib import Path
 
+import yaml
 from rich.console import Console
+from rich.table import Table
 
 from mulligan.errors import MulliganError
+from mulligan.records import read_jsonl
 from mulligan.training.finetune import resolve_checkpoint
 from mulligan.training.methods import METHODS, SelfTrainConfig
 from mulligan.training.selftrain import Stages, evaluate, selftrain
@@ -42,7 +49,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--train-tasks", type=int, default=200)
     parser.add_argument("--eval-tasks", type=int, default=200)
-    parser.add_argument("--methods", default=",".join(METHODS), help="Comma-separated: star,rerest,step,agentr.")
+    parser.add_argument("--methods", default=",".join(METHODS), help="Comma-separated: " + ",".join(METHODS) + ".")
     parser.add_argument("--samples", type=int, default=4, help="Samples per training task (k of pass@k).")
     parser.add_argument("--model", default="default", help="Bootstrap checkpoint folder, or 'default'.")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-selftrain"))
@@ -51,12 +58,77 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quiet", action="store_true", help="No per-stage progress.")
     parser.add_argument("--admissible", default="off", choices=["off", "nearest", "likelihood"],
                         help="Keep the policy's actions among the admissible ones, in collection and evaluation.")
+    parser.add_argument("--grpo-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="GRPO option (EnvGRPOConfig field or lr), repeatable: lr=5e-5, step_credit=true, ...")
     return parser.parse_args()
+
+
+def reward_curve(out: Path, method: str, iterations: int) -> list[tuple[int, float, int]]:
+    """(episodes played so far, mean reward of the latest episodes, iteration) for one method's run.
+
+    The reward is ``won``: for GRPO one point per optimizer step (the share of its episodes won, whatever
+    penalties it trained with); for the other methods one point per iteration (the share of the
+    iteration's sampled episodes won; reflection retries and teacher or search runs count as played).
+    """
+    points, played = [], 0
+    for k in range(1, iterations + 1):
+        folder = out / method / f"iter-{k}"
+        stages = json.loads((folder / "stages.json").read_text()) if (folder / "stages.json").exists() else {}
+        if "won_curve" in stages.get("train", {}):
+            points += [(played + int(x), y, k) for x, y in stages["train"]["won_curve"]]
+            played += stages["train"]["rows"]
+            continue
+        runs = {run.parent.name: read_jsonl(run) for run in sorted(folder.glob("collect/*/trajectories.jsonl"))}
+        played += sum(len(episodes) for episodes in runs.values())
+        samples = [e for name, episodes in runs.items() if name.startswith("sample-") for e in episodes
+                   if e.get("trial", 0) == 0]
+        if samples:
+            points.append((played, sum(e["success"] for e in samples) / len(samples), k))
+    return points
+
+
+def reward_table(curves: dict[str, list[tuple[int, float, int]]]) -> Table:
+    table = Table(title="Mean reward of the episodes played (won = 1), against episodes played so far")
+    for col in ("method", "iteration", "episodes", "mean reward"):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for method, points in curves.items():
+        for iteration in sorted({k for _, _, k in points}):
+            mine = [(x, y) for x, y, k in points if k == iteration]
+            mean = sum(y for _, y in mine) / len(mine)
+            table.add_row(method, str(iteration), str(mine[-1][0]), f"{mean:.1%}")
+    return table
+
+
+def plot_rewards(curves: dict[str, list[tuple[int, float, int]]], path: Path) -> str | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib is not installed: no reward plot"
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for i, (method, points) in enumerate(curves.items()):
+        if points:
+            ax.plot([x for x, _, _ in points], [y for _, y, _ in points], marker="o" if len(points) < 20 else None,
+                    label=method, color=f"C{i}")
+    ax.set_xlabel("episodes played")
+    ax.set_ylabel("mean reward (won)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return None
 
 
 def main() -> int:
     args = parse_args()
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    grpo_options = {}
+    for pair in args.grpo_option:
+        key, _, value = pair.partition("=")
+        grpo_options[key.strip()] = yaml.safe_load(value)
     console.print(f"machine: {machine()}")
     started = time.perf_counter()
     bootstrap = resolve_checkpoint(args.model)
@@ -67,7 +139,7 @@ def main() -> int:
             method=method, iterations=args.iterations, model=str(bootstrap), out=str(args.out / method),
             train_tasks=args.train_tasks, eval_tasks=args.eval_tasks, samples=args.samples,
             concurrency=args.concurrency, max_steps=args.max_steps, eval_bootstrap=False,
-            admissible=args.admissible,
+            admissible=args.admissible, grpo=grpo_options,
         )
 
     try:
@@ -85,6 +157,11 @@ def main() -> int:
     title = (f"Self-training on household from {bootstrap.name}: {args.iterations} iterations, "
              f"{args.train_tasks} train tasks x {args.samples} samples, {args.eval_tasks} unseen tasks")
     console.print(metrics_table(records, title=title))
+    curves = {method: reward_curve(args.out, method, args.iterations) for method in methods}
+    console.print(reward_table(curves))
+    plot_note = plot_rewards(curves, args.out / "reward.png")
+    if plot_note:
+        console.print(f"note: {plot_note}")
     console.print(f"total wall time {time.perf_counter() - started:.0f} s this invocation; "
                   f"metrics in {args.out / 'metrics.jsonl'}")
     if note:

@@ -270,7 +270,7 @@ def export(
 
 @app.command()
 def train(
-    data: Path = typer.Argument(..., help="An exported dataset (mulligan export): <format>.jsonl."),
+    data: Optional[Path] = typer.Argument(None, help="An exported dataset (mulligan export): <format>.jsonl."),
     model: str = typer.Option(..., help="Checkpoint to start from: a local folder, or 'default'."),
     out: Path = typer.Option(..., help="Folder for the new checkpoint (must be empty or absent)."),
     lora: bool = typer.Option(False, help="Train LoRA adapters (merged into the saved weights)."),
@@ -282,11 +282,21 @@ def train(
     beta: float = typer.Option(0.1, help="DPO beta."),
     seed: int = typer.Option(0, help="Seed of the data order."),
     report_to: list[str] = typer.Option([], help="Tracker of TRL's logs: tensorboard, trackio, wandb, mlflow."),
+    grpo: Optional[str] = typer.Option(None, metavar="ENV", help="RL with GRPO on ENV's episodes instead of DATA."),
+    option: list[str] = typer.Option([], "--option", "-o", help="GRPO option KEY=VALUE (tasks, num_generations...)."),
 ) -> None:
-    """Fine-tune a checkpoint on an exported dataset (SFT with exact masks, or DPO; LoRA optional)."""
+    """Fine-tune a checkpoint on an exported dataset (SFT with exact masks, or DPO; LoRA optional), or with GRPO."""
     from mulligan.training.finetune import finetune
 
     try:
+        if grpo:
+            from mulligan.training.grpo_cli import train_grpo_command
+
+            return train_grpo_command(grpo, model, out, lora=lora, epochs=epochs, lr=lr, batch_size=batch_size,
+                                      seed=seed, options=_parse_options(option), console=console,
+                                      report_to=report_to)
+        if data is None:
+            raise MulliganError("give a dataset to fine-tune on (DATA), or --grpo ENV")
         result = finetune(data, model, out, dpo=dpo, lora=lora, epochs=epochs, lr=lr, batch_size=batch_size,
                           max_length=max_length, beta=beta, seed=seed, report_to=report_to)
     except MulliganError as e:
@@ -299,7 +309,7 @@ def train(
 @app.command()
 def selftrain(
     env: str = typer.Argument("mulligan/Household-v0", help="Environment id."),
-    method: str = typer.Option("star", help="star, rerest, step or agentr."),
+    method: str = typer.Option("star", help="star, rerest, step, agentr or grpo."),
     iterations: int = typer.Option(3, help="Collect/export/train/evaluate rounds."),
     train_tasks: int = typer.Option(200, help="Training tasks collected on per iteration."),
     eval_tasks: int = typer.Option(200, help="Evaluation tasks per iteration."),

@@ -132,9 +132,11 @@ class Step(Record):
     tokens: Usage = Field(default_factory=Usage)
     info: dict[str, Any] = Field(default_factory=dict)
     token_ids: list[int] | None = None
-    """The reply's generated token ids, where the backend gives them (for RL: no re-tokenising)."""
+    """The token ids the backend generated for ``raw``, end-of-sequence token included, exactly as sampled
+    (vLLM and transformers backends; None where the backend does not say). RL trains on these, never on
+    a re-tokenisation of ``raw``."""
     logprobs: list[float] | None = None
-    """The log-probability of each of ``token_ids`` as generated."""
+    """One log-probability per ``token_ids`` entry, under the distribution it was sampled from."""
 
 
 class Trajectory(Record):

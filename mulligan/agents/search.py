@@ -141,7 +141,8 @@ class _Tree:
         depth, number = node.depth + 1, self.nodes
         self.nodes += 1
         step = Step(t=node.depth, raw=completion.text, latency_s=completion.latency_s, tokens=completion.usage,
-                    info={**completion.meta, "node": number})
+                    info={**completion.meta, "node": number}, token_ids=completion.token_ids,
+                    logprobs=completion.logprobs)
         end = "depth cap" if depth >= self.cap else None
         if isinstance(parsed, FormatError):
             step.valid, step.observation = False, str(parsed)

@@ -131,7 +131,8 @@ class SelfDebugAgent(TextAgent):
                 messages.append(Message(role="assistant", content=completion.text, train=False, kind=kind))
                 messages.append(Message(role="user", content=NO_CODE, kind="feedback"))
                 traj.steps.append(Step(t=len(traj.steps), raw=completion.text, observation=NO_CODE, valid=False,
-                                       latency_s=completion.latency_s, tokens=completion.usage))
+                                       latency_s=completion.latency_s, tokens=completion.usage,
+                                       token_ids=completion.token_ids, logprobs=completion.logprobs))
                 state.format_errors += 1
                 if state.format_errors >= config.max_format_errors:
                     traj.end_reason = "format errors"
@@ -194,6 +195,7 @@ class SelfDebugAgent(TextAgent):
         step = Step(t=len(state.traj.steps), action=action)
         if completion is not None:
             step.raw, step.latency_s, step.tokens = completion.text, completion.latency_s, completion.usage
+            step.token_ids, step.logprobs = completion.token_ids, completion.logprobs
         state.traj.steps.append(step)
         observation, reward, terminated, truncated, env_info = await asyncio.to_thread(state.env.step, action)
         state.info = env_info

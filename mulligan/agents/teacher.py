@@ -90,6 +90,8 @@ class TeacherAgent(ReActAgent):
         text = correction_text(critique, subgoal, action, thought)
         messages.append(Message(role="assistant", content=text, train=True, kind="revision"))
         step.raw, step.thought, step.info["teacher"] = text, thought, "correction"
+        # The teacher wrote this reply: the policy's generated ids (kept on the wrong step, if it ran) are not its.
+        step.token_ids = step.logprobs = None
         return ParsedReply(action=action, thought=thought)
 
     @staticmethod
@@ -109,6 +111,7 @@ class TeacherAgent(ReActAgent):
             t=step.t, thought=parsed.thought, action=parsed.action, raw=step.raw, observation=str(observation),
             reward=float(reward), valid=bool(info.get("valid", True)), done=bool(terminated or truncated),
             critique=critique, latency_s=step.latency_s, tokens=step.tokens, info={"teacher": "wrong"},
+            token_ids=step.token_ids, logprobs=step.logprobs,
         )
         step.latency_s, step.tokens = 0.0, Usage()
         state.traj.steps.insert(len(state.traj.steps) - 1, wrong)

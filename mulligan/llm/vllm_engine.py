@@ -13,6 +13,12 @@ This file imports only the standard library at module level and vLLM/transformer
 
 All requests in flight go to the engine at once and vLLM schedules them itself (continuous
 batching, prefix caching on); nothing batches on top.
+
+Token in, token out, as in the transformers backend: an answer carries the ids vLLM generated (its
+end-of-sequence token included), their log-probabilities under the distribution they were sampled
+from (vLLM's ``processed_logprobs``: temperature, then top-p), and the prompt ids it ran; an episode's
+next prompt reuses the ids its previous reply was generated as
+(:class:`~mulligan.llm.episode_tokens.EpisodeTokens`), so nothing an RL trainer reads was re-tokenized.
 """
 
 from __future__ import annotations
@@ -26,6 +32,11 @@ import threading
 import time
 import uuid
 from typing import Any
+
+try:
+    from mulligan.llm.episode_tokens import EpisodeTokens
+except ImportError:  # run as a script in vLLM's own environment: the module sits beside this file
+    from episode_tokens import EpisodeTokens  # type: ignore[no-redef]
 
 MARK = "\x00MARK\x00"
 
@@ -57,12 +68,16 @@ class Engine:
         from vllm.v1.engine.async_llm import AsyncLLM
 
         engine_args.setdefault("enable_prefix_caching", True)
+        # Logprobs of the distribution each token was sampled from (vLLM's default is before temperature).
+        engine_args.setdefault("logprobs_mode", "processed_logprobs")
         self.tokenizer = AutoTokenizer.from_pretrained(model)
         if not self.tokenizer.chat_template:
             raise ValueError(f"checkpoint {model!r} has no chat template in its tokenizer")
         self.engine = AsyncLLM.from_engine_args(AsyncEngineArgs(model=model, **engine_args))
+        self.max_model_len = int(self.engine.model_config.max_model_len)
         self.eos_ids = set(self._eos_ids(model))
         self.reply_end = self._reply_end()
+        self.episode_tokens = EpisodeTokens(self._ids)
 
     def _eos_ids(self, model: str) -> list[int]:
         from transformers import GenerationConfig
@@ -85,7 +100,7 @@ class Engine:
         return end or (self.tokenizer.eos_token or "")
 
     def _ids(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
 
     def _render(self, request: dict[str, Any]) -> str:
         return self.tokenizer.apply_chat_template(
@@ -123,11 +138,18 @@ class Engine:
             seed=p.get("seed") if sampling else None,
             logprobs=0,
         )
-        prompt_ids = self._ids(self._render(request))
+        episode, prompt = request.get("episode_id"), self._render(request)
+        prompt_ids = self.episode_tokens.prompt_ids(episode, prompt)
+        if len(prompt_ids) + params.max_tokens > self.max_model_len:
+            # vLLM 0.32 clamps such a request silently (a reply cut short without a word); refuse it, as serve does.
+            raise ValueError(f"prompt ({len(prompt_ids)} tokens) + max_tokens ({params.max_tokens}) exceed the "
+                             f"model's context of {self.max_model_len} tokens")
         out = await self._run(prompt_ids, params)
         gen = out.outputs[0]
         ids = list(gen.token_ids)
         logprobs = [float(lp[t].logprob) for lp, t in zip(gen.logprobs or [], ids)] if gen.logprobs else None
+        self.episode_tokens.remember(episode, prompt, prompt_ids, self.tokenizer.decode(ids, skip_special_tokens=False),
+                                     ids)
         n_text = next((j for j, t in enumerate(ids) if t in self.eos_ids), len(ids))
         text, stopped = truncate_at_stop(self.tokenizer.decode(ids[:n_text], skip_special_tokens=True), params.stop)
         finish = "stop" if stopped or gen.finish_reason == "stop" else (gen.finish_reason or "stop")

@@ -10,6 +10,8 @@ attempts: its successes are training data, and they give pass@k and diversity); 
   ``sft`` + ``step`` (the wrong steps stay in context with loss off).
 - ``agentr``: plus tree search over the policy's replies; exported as ``sft`` (with the search's
   winning paths) + ``agentr`` (the splices).
+- ``grpo``: no separate collection or export: RL from the env's reward, the episodes played inside
+  the trainer (:mod:`mulligan.training.grpo_selftrain`).
 
 No method runs the expert as a demonstrator: the only privileged help is STeP's teacher, whose
 trajectories say so (``source="teacher"``).
@@ -35,7 +37,7 @@ class SelfTrainConfig(BaseModel):
 
     env: str = HOUSEHOLD
     method: str = "star"
-    """``star``, ``rerest``, ``step`` or ``agentr`` (see :data:`METHODS`)."""
+    """``star``, ``rerest``, ``step``, ``agentr`` or ``grpo`` (see :data:`METHODS`)."""
     iterations: int = 3
     model: str = "default"
     """The bootstrap checkpoint: a local folder or ``default`` (the embedded policy)."""
@@ -60,6 +62,9 @@ class SelfTrainConfig(BaseModel):
     """Teacher runs per training task (``step``)."""
     search: dict[str, Any] = Field(default_factory=dict)
     """Options of the search agent (``agentr``): iterations, samples, max_depth, verifier, ..."""
+    grpo: dict[str, Any] = Field(default_factory=dict)
+    """Options of GRPO (``grpo``): any :class:`~mulligan.training.grpo.EnvGRPOConfig` field or ``lr``
+    (rewards, beta, loss_type, step_credit, ...)."""
     mask_no_effect: bool = True
     """Train no loss on replies whose action had no effect (they stay in context)."""
     init: Literal["base", "previous"] = "base"
@@ -129,9 +134,13 @@ class Method:
     formats: tuple[str, ...]
     extra: Callable[[SelfTrainConfig], list[CollectRun]]
     sample_agent: str = "react"
+    online: str | None = None
+    """``module:function`` that runs a whole iteration's training, collecting as it goes (RL)."""
 
     def runs(self, config: SelfTrainConfig) -> list[CollectRun]:
-        """Every collection run of one iteration."""
+        """Every collection run of one iteration (none for online methods)."""
+        if self.online:
+            return []
         options: dict[str, Any] = {"params": config.sampling()}
         if self.sample_agent == "reflexion":
             options.update(trials=config.trials, reflector="env", confirm_success=True)
@@ -157,6 +166,7 @@ METHODS: dict[str, Method] = {
     "rerest": Method("rerest", ("rerest",), _none, sample_agent="reflexion"),
     "step": Method("step", ("sft", "step"), _teacher),
     "agentr": Method("agentr", ("sft", "agentr"), _search),
+    "grpo": Method("grpo", (), _none, online="mulligan.training.grpo_selftrain:grpo_iteration"),
 }
 
 

@@ -39,6 +39,7 @@ from rich.console import Console
 
 from mulligan.errors import RunError
 from mulligan.records import Trajectory
+from mulligan.registry import resolve
 from mulligan.runner.rundir import RunDir
 from mulligan.runner.runner import RunConfig, run_suite
 from mulligan.training.export import load_trajectories, write_rows
@@ -208,11 +209,15 @@ class SelfTrainer:
         stages = Stages(folder)
         runs = self.method.runs(self.config)
         self._say(f"[bold]{self.method.name} iteration {k}[/bold] ({folder})")
-        results = {
-            "collect": stages.run("collect", lambda: self._collect(runs, policy, folder / "collect")),
-            "export": stages.run("export", lambda: self._export(k, runs, folder)),
-        }
-        results["train"] = stages.run("train", lambda: self._train(results["export"], policy, folder))
+        if self.method.online:
+            online = resolve(self.method.name, {self.method.name: self.method.online}, "method")
+            results = {"train": stages.run("train", lambda: online(self.config, policy, folder, self.console))}
+        else:
+            results = {
+                "collect": stages.run("collect", lambda: self._collect(runs, policy, folder / "collect")),
+                "export": stages.run("export", lambda: self._export(k, runs, folder)),
+            }
+            results["train"] = stages.run("train", lambda: self._train(results["export"], policy, folder))
         model = folder / "model"
         results["eval"] = stages.run("eval", lambda: self._evaluate(model, folder))
         return self._record(k, model, results, folder, runs)
@@ -278,6 +283,8 @@ class SelfTrainer:
             record.update(collect_metrics(folder / "collect", runs, self.config.samples))
             record.update(rows=results["export"]["rows"], rows_by_source=results["export"]["by_source"],
                           trained=results["train"]["trained"], loss=results["train"]["loss"])
+        elif "metrics" in results["train"]:
+            record.update(results["train"]["metrics"])
         (folder / "metrics.json").write_text(json.dumps(record, indent=2))
         return record
 

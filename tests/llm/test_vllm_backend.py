@@ -70,7 +70,11 @@ def test_greedy_actions_equal_transformers(vllm_llm, hf_llm, tmp_path):
     assert steps and all(s.token_ids and len(s.token_ids) == len(s.logprobs) == s.tokens.completion_tokens
                          for s in steps)
     assert all(lp <= 0 for s in steps for lp in s.logprobs)
-    assert all(s.token_ids is None for t in via_hf.values() for s in t.steps)
+    # One representation on both backends: the same greedy ids, and logprobs of the same distribution.
+    for key, t in via_vllm.items():
+        assert [s.token_ids for s in t.steps] == [s.token_ids for s in via_hf[key].steps], key
+        for ours, theirs in zip(t.steps, via_hf[key].steps):
+            assert ours.logprobs == pytest.approx(theirs.logprobs, abs=2e-2), key
 
 
 def test_token_ids_are_the_reply(vllm_llm, default_policy_path):
@@ -87,6 +91,37 @@ def test_token_ids_are_the_reply(vllm_llm, default_policy_path):
                                        tokenize=False)
     assert out.prompt_token_ids == tok(rendered, add_special_tokens=False)["input_ids"]
     assert out.usage.prompt_tokens == len(out.prompt_token_ids)
+
+
+def test_the_next_turn_shows_the_generated_ids_verbatim(vllm_llm, default_policy_path):
+    """As on the transformers backend: an episode's next prompt holds its reply's ids as vLLM generated them."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(default_policy_path)
+    params = GenerationParams(max_tokens=32)
+    history = [Message(role="system", content="You act."), Message(role="user", content="You are in a room.")]
+    (first,) = asyncio.run(vllm_llm.generate([ChatRequest(messages=history, params=params, episode_id="v-1")]))
+    history += [Message(role="assistant", content=first.text), Message(role="user", content="Nothing happens.")]
+    (second,) = asyncio.run(vllm_llm.generate([ChatRequest(messages=history, params=params, episode_id="v-1")]))
+    turn = first.prompt_token_ids + first.token_ids
+    assert second.prompt_token_ids[: len(turn)] == turn
+    rendered = tok.apply_chat_template([m.to_openai() for m in history], add_generation_prompt=True, tokenize=False)
+    assert tok.decode(second.prompt_token_ids, skip_special_tokens=False) == rendered
+
+
+def test_sampled_logprobs_are_the_sampling_distribution(vllm_llm, hf_llm):
+    """At temperature 0.7 both backends report a token's logprob under logits / 0.7 (the same prompt, ids)."""
+    request = ChatRequest(messages=[Message(role="user", content="You are in the middle of a room.")],
+                          params=GenerationParams(max_tokens=16, temperature=0.7, seed=1))
+    (out,) = asyncio.run(vllm_llm.generate([request]))
+    import torch
+
+    with torch.inference_mode():
+        logits = hf_llm.model(input_ids=torch.tensor([out.prompt_token_ids + out.token_ids])).logits[0].float()
+    expected = torch.log_softmax(logits / 0.7, dim=-1)
+    n = len(out.prompt_token_ids)
+    assert out.logprobs == pytest.approx([expected[n - 1 + k, t].item() for k, t in enumerate(out.token_ids)],
+                                         abs=2e-2)
 
 
 def test_scores_equal_transformers(vllm_llm, hf_llm):

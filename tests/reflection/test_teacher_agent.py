@@ -51,3 +51,32 @@ def test_max_corrections_and_the_step_cap(run_household):
     assert [s.info.get("teacher") for s in capped.steps] == ["wrong", "correction", "correction"]
     assert capped.steps[2].info["rejected"][0]["action"] == "open bed 1"
     assert capped.end_reason == "step limit" and len(capped.steps) == 3
+
+
+class IdsLLM:
+    """The scripted backend, reporting its replies' UTF-8 bytes as generated token ids (any ids do here: the
+    test is where the agent files them)."""
+
+    supports_tools = False
+    max_batch_size = 64
+
+    def __init__(self, replies):
+        from mulligan.llm import ScriptedLLM
+
+        self.inner = ScriptedLLM(replies)
+        self.name = "ids"
+
+    async def generate(self, requests):
+        outs = await self.inner.generate(requests)
+        return [o.model_copy(update={"token_ids": list(o.text.encode()), "logprobs": [-0.5] * len(o.text.encode())})
+                for o in outs]
+
+
+def test_the_policys_token_ids_stay_on_its_own_steps(run_household):
+    """A corrected turn's generated ids are the wrong step's; the teacher's correction (and a correction that
+    replaced a mistake it had no room to run) generated none, so RL never trains them as the policy's."""
+    (traj,) = run_household("teacher", "unseen-3", llm=IdsLLM(BAD), max_steps=3)
+    assert [s.info.get("teacher") for s in traj.steps] == ["wrong", "correction", "correction"]
+    assert traj.steps[0].token_ids == list(BAD[0].encode()) and len(traj.steps[0].logprobs) == len(BAD[0])
+    assert traj.steps[1].token_ids is None and traj.steps[2].token_ids is None
+    assert traj.steps[1].logprobs is None and traj.steps[2].logprobs is None
