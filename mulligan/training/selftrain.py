@@ -283,7 +283,7 @@ class SelfTrainer:
             record.update(collect_metrics(folder / "collect", runs, self.config.samples))
             record.update(rows=results["export"]["rows"], rows_by_source=results["export"]["by_source"],
                           trained=results["train"]["trained"], loss=results["train"]["loss"])
-        elif "metrics" in results["train"]:
+        elif "metrics" in results.get("train", {}):
             record.update(results["train"]["metrics"])
         (folder / "metrics.json").write_text(json.dumps(record, indent=2))
         return record
