@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import sys
 
 from test_selftrain_loop import policy, smoke
 from typer.testing import CliRunner
@@ -38,8 +39,17 @@ def trackio_rows(folder) -> list[tuple[str, int, dict]]:
         return [(run, step, json.loads(m)) for run, step, m in db.execute("select run_name, step, metrics from metrics")]
 
 
+def use_trackio_dir(monkeypatch, folder) -> None:
+    """Trackio reads ``TRACKIO_DIR`` once, on import; TRL's GRPO trainer imports it, so an earlier test may
+    have fixed it already: the loaded modules' copies are pointed at ``folder`` too."""
+    monkeypatch.setenv("TRACKIO_DIR", str(folder))
+    for name, module in list(sys.modules.items()):
+        if name.startswith("trackio") and hasattr(module, "TRACKIO_DIR"):
+            monkeypatch.setattr(module, "TRACKIO_DIR", folder)
+
+
 def test_each_iteration_leaves_a_report_and_logs_to_tensorboard_and_trackio(tmp_path, tiny_checkpoint, monkeypatch):
-    monkeypatch.setenv("TRACKIO_DIR", str(tmp_path / "trackio"))
+    use_trackio_dir(monkeypatch, tmp_path / "trackio")
     config = smoke(tmp_path, "star", tiny_checkpoint, iterations=1, eval_tasks=2, eval_bootstrap=True,
                    report_to=["tensorboard", "trackio"])
     out = tmp_path / "star"
