@@ -31,6 +31,7 @@ import gymnasium
 
 from mulligan.envs.suites import suggest
 from mulligan.errors import ConfigError
+from mulligan.registry import import_ref
 
 PLUGIN_GROUP = "mulligan.envs"
 """The entry-point group plugins register envs under."""
@@ -173,10 +174,14 @@ def import_plugins(modules: list[str] | tuple[str, ...]) -> None:
             raise ConfigError(f"--import {name}: {e}") from e
 
 
-def _import(module_name: str) -> Any:
+def _cwd_importable() -> None:
     # Like ``python -m``: modules in the current directory are importable (mulligan run game:Env).
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.append(os.getcwd())
+
+
+def _import(module_name: str) -> Any:
+    _cwd_importable()
     return importlib.import_module(module_name)
 
 
@@ -212,16 +217,8 @@ def load_entry_point(path: str, what: str) -> Any:
     Raises:
         ConfigError: The module or attribute does not exist.
     """
-    module_name, _, attrs = path.partition(":")
-    try:
-        target: Any = _import(module_name)
-    except ImportError as e:
-        raise ConfigError(f"cannot import the {what} {path!r}: {e}") from e
-    for attr in attrs.split("."):
-        if not hasattr(target, attr):
-            raise ConfigError(f"cannot import the {what} {path!r}: module {module_name!r} has no {attrs!r}")
-        target = getattr(target, attr)
-    return target
+    _cwd_importable()
+    return import_ref(path, what)
 
 
 def resolve(source: Any, what: str) -> Any:

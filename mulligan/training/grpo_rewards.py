@@ -21,12 +21,12 @@ step-level credit (:mod:`mulligan.training.gigpo`).
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Callable, Sequence
 
 from mulligan.errors import ConfigError
 from mulligan.records import Trajectory
 from mulligan.reflection import Proposal, is_privileged, judge, make_critic
+from mulligan.registry import import_ref
 
 BUILTIN = ("won", "invalid", "steps", "replaced")
 
@@ -88,11 +88,7 @@ class CriticReward:
 
 
 def _import(path: str) -> Callable[..., list[float]]:
-    module, _, name = path.partition(":")
-    try:
-        fn = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as e:
-        raise ConfigError(f"cannot import reward function {path!r}: {e}") from e
+    fn = import_ref(path, "reward function")
     if not callable(fn):
         raise ConfigError(f"reward {path!r} is not callable")
     return fn

@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 
 from mulligan.envs import get_suite, make_env
-from mulligan.envs.adapters.scienceworld import ENV_ID, POOL, SPLIT_SIZES, TASKS, split_task_id, variation_of
+from mulligan.envs.adapters.scienceworld import ENV_ID, GOLD_WAITS, POOL, SPLIT_SIZES, TASKS, split_task_id, variation_of
 from mulligan.errors import ConfigError, EnvError
 from mulligan.runner.runner import RunConfig, run_suite
 from thirdparty import needs
@@ -65,6 +65,27 @@ def test_info_reward_and_incomplete_admissible_actions():
             if terminated or truncated:
                 break
         assert info["won"] and info["score"] == 100 and total == pytest.approx(1.0)
+    finally:
+        env.close()
+
+
+@needs_scienceworld
+def test_the_expert_waits_for_a_gold_action_the_world_refuses_then_skips_it():
+    # The simulator is random past the variation: a gold action may come before the world is ready for it.
+    env = make_env(ENV_ID, admissible=False)
+    try:
+        env.reset(options={"task": "find-non-living-thing:test-0"})
+        expert = env.unwrapped
+        unready = "examine molten unobtainium"
+        expert.gold.insert(1, unready)
+        actions = []
+        for _ in range(100):
+            actions.append(expert.expert_action())
+            *_, terminated, truncated, info = env.step(actions[-1])
+            if terminated or truncated:
+                break
+        assert actions[1:2 + 2 * GOLD_WAITS] == [unready, "wait1"] * GOLD_WAITS + [unready]
+        assert unready not in actions[2 + 2 * GOLD_WAITS:] and info["won"]
     finally:
         env.close()
 

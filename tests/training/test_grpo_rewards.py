@@ -65,7 +65,7 @@ def test_bad_reward_names_fail_with_a_clear_error():
         reward_function("wins")
     with pytest.raises(ConfigError, match="reads the live env"):
         reward_function("critic:teacher")
-    with pytest.raises(ConfigError, match="cannot import reward function"):
+    with pytest.raises(ConfigError, match="cannot import the reward function"):
         reward_function("no.such.module:fn")
     with pytest.raises(ConfigError, match="at least one reward"):
         reward_functions({})

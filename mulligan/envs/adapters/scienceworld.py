@@ -21,6 +21,7 @@ worker threads) and the env hints the runner at :data:`MAX_CONCURRENCY` instance
 from __future__ import annotations
 
 import atexit
+import difflib
 import threading
 from typing import Any
 
@@ -39,6 +40,9 @@ MAX_CONCURRENCY = 4
 MAX_OBSERVATION_CHARS = 16384
 INVALID = "No known action matches that input."
 AMBIGUOUS = "Ambiguous request"
+GOLD_WAITS = 20
+"""How many ticks the expert waits for a gold action the world is not ready for (a tin not yet molten, a
+pea plant not yet in seed: the simulator is random past the variation, so its clock is not the gold path's)."""
 
 SPLIT_SIZES: dict[str, tuple[int, int, int]] = {
     "boil": (14, 7, 9), "change-the-state-of-matter-of": (14, 7, 9), "chemistry-mix": (16, 8, 8),
@@ -172,6 +176,9 @@ class ScienceWorldEnv(gym.Env[str, str]):
         self.variation = -1
         self.gold: list[str] = []
         self.gold_pos = 0
+        self.gold_waits = 0
+        self._gold_refused = False
+        self._gold_stand_in = ""
         self.steps_taken = 0
         self.score = 0
         self.is_won = False
@@ -194,8 +201,9 @@ class ScienceWorldEnv(gym.Env[str, str]):
         # load() leaves the task at its start; the package's reset() would load it all over again.
         self.task_id, self.task_name, self.split = task_id, name, split
         self.goal = str(sim.taskdescription()).replace("Task Description:", "").strip()
-        self.gold_pos = self.steps_taken = self.score = 0
-        self.is_won = False
+        self.gold_pos = self.gold_waits = self.steps_taken = self.score = 0
+        self.is_won = self._gold_refused = False
+        self._gold_stand_in = ""
         return self._emit(f"{str(sim.look()).strip()}\n\n{self.goal}"), self._info(True)
 
     def step(self, action: Any) -> tuple[str, float, bool, bool, dict[str, Any]]:
@@ -214,8 +222,14 @@ class ScienceWorldEnv(gym.Env[str, str]):
             obs, completed, score = INVALID, False, self.score
         valid = not obs.startswith(INVALID)
         reward, self.score = (score - self.score) / 100.0, score
-        if valid and self.gold_pos < len(self.gold) and text == self.gold[self.gold_pos]:
+        on_gold = self.gold_pos < len(self.gold) and text in (self.gold[self.gold_pos], self._gold_stand_in)
+        self._gold_refused = on_gold and not valid
+        if self._gold_refused and text == self._gold_stand_in:
+            self.gold_pos, self._gold_refused = self.gold_pos + 1, False  # the stand-in failed too: skip it
+        self._gold_stand_in = ""
+        if valid and on_gold:
             self.gold_pos += 1
+            self.gold_waits = 0
             if not obs.startswith(AMBIGUOUS) and self.gold_pos < len(self.gold) and self.gold[self.gold_pos].isdigit():
                 # The gold path answered an ambiguity prompt this load did not ask: some worlds are
                 # random past the variation (a pea plant's offspring), so one seed may match here.
@@ -227,15 +241,34 @@ class ScienceWorldEnv(gym.Env[str, str]):
 
     def expert_action(self) -> str:
         """The next action of ScienceWorld's gold sequence on the path taken so far (an ambiguity prompt the
-        gold path did not meet is answered with its first choice; one it met but this load did not is skipped)."""
+        gold path did not meet is answered with its first choice; one it met but this load did not is skipped;
+        a gold action the world refused is retried after a tick's wait, up to ``GOLD_WAITS`` times, then
+        stood in for by the most alike valid action with its verb, the names of a random world having drifted
+        from the gold path's, or else skipped)."""
         if self.sim is None:
             raise EnvError("call reset() before asking the expert")
         if not self.expert:
             raise ConfigError("this ScienceWorld env was made with expert=False: no gold path to follow")
+        if self._gold_refused:
+            self._gold_refused = False
+            if self.gold_waits < GOLD_WAITS:
+                self.gold_waits += 1
+                return "wait1"
+            self.gold_waits = 0
+            self._gold_stand_in = self._stand_in(self.gold[self.gold_pos])
+            if self._gold_stand_in:
+                return self._gold_stand_in
+            self.gold_pos += 1
         next_gold = self.gold[self.gold_pos] if self.gold_pos < len(self.gold) else "look around"
         if self._last.startswith(AMBIGUOUS) and not next_gold.isdigit():
             return "0"  # a prompt the gold path did not meet: the objects it lists are alike, take the first
         return next_gold
+
+    def _stand_in(self, action: str) -> str:
+        verb = action.split(" ", 1)[0] + " "
+        valid = [a for a in map(str, self.sim.get_valid_action_object_combinations()) if a.startswith(verb)]
+        alike = difflib.get_close_matches(action, valid, n=1, cutoff=0.7)
+        return _normal(alike[0]) if alike else ""
 
     def render(self) -> str | None:
         """The last observation in ``"ansi"`` mode."""
