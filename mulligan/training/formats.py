@@ -5,9 +5,10 @@
 - ``rerest``: those, plus successes reached after reflection (Reflexion retries, reflector
   replays), with the memory of lessons removed from the prompt.
 - ``step``: successful trajectories in which a wrong step was followed by a reflection and a
-  corrected step (the teacher mode's); the wrong step stays in context with loss off, the
-  reflection and correction carry loss, and so do the steps the teacher approved (STeP's stage 3);
-  ``corrections_only`` keeps the loss on the corrections alone.
+  corrected step (the teacher mode's), or by the env's feedback and a revision (self-debug: a
+  revision after a failed test, with its explanation in explanation mode); the wrong step stays in
+  context with loss off, the reflection and correction carry loss, and so do the steps the teacher
+  approved (STeP's stage 3); ``corrections_only`` keeps the loss on the corrections alone.
 
 A trajectory the teacher touched is never plain policy data: ``sft`` and ``rerest`` leave it out
 whatever its source says.
@@ -45,21 +46,36 @@ def rerest_rows(trajs: Iterable[Trajectory], *, sources: Iterable[str] = SFT_SOU
     return _plain(trajs, (*sources, *REFLECTED_SOURCES), "rerest")
 
 
-def is_reflected_correction(messages: list[Message], i: int) -> bool:
-    """Whether message ``i`` is a trained revision opening with a reflection, after an untrained reply."""
+def is_revision_after_failure(messages: list[Message], i: int) -> bool:
+    """Whether message ``i`` is a trained revision whose attempt before (explanations aside) is untrained."""
     m = messages[i]
-    if m.role != "assistant" or m.kind != "revision" or m.train is False or not m.content.startswith("Reflection:"):
+    if m.role != "assistant" or m.kind != "revision" or m.train is False:
         return False
-    before = [p for p in messages[:i] if p.role == "assistant"]
+    before = [p for p in messages[:i] if p.role == "assistant" and p.kind != "reflection"]
     return bool(before) and before[-1].train is False
 
 
+def is_reflected_correction(messages: list[Message], i: int) -> bool:
+    """Whether message ``i`` is a revision after a failure that opens with a reflection (the teacher's)."""
+    return messages[i].content.startswith("Reflection:") and is_revision_after_failure(messages, i)
+
+
+def corrections(traj: Trajectory, messages: list[Message]) -> set[int]:
+    """Indices of the messages of ``traj`` (memory removed) that correct a wrong step.
+
+    A reflected correction always counts; in an episode the agent recorded as ``recovered`` (won
+    after an attempt the env failed, e.g. self-debug's failed test), so does any revision after it.
+    """
+    return {i for i in range(len(messages)) if is_reflected_correction(messages, i)
+            or (traj.recovered and is_revision_after_failure(messages, i))}
+
+
 def step_rows(trajs: Iterable[Trajectory], *, corrections_only: bool = False) -> list[dict[str, Any]]:
-    """``step`` rows: successes holding at least one wrong step followed by a reflected correction."""
+    """``step`` rows: successes holding at least one wrong step followed by a correction (see :func:`corrections`)."""
     out = []
     for t in trajs:
         messages = without_memory(t.messages)
-        fixes = {i for i in range(len(messages)) if is_reflected_correction(messages, i)}
+        fixes = corrections(t, messages)
         if not t.success or not fixes:
             continue
         off = corrections_only

@@ -8,7 +8,8 @@ Each iteration K lives in ``OUT/iter-K/``:
   :mod:`mulligan.training.selftrain_data`: no-effect actions without loss, never expert rows),
   ``data/train.jsonl``: what the trainer sees (``init="base"``: the rows of iterations 1..K);
 - ``model/``: the new checkpoint (a plain folder every backend loads);
-- ``eval/``: a greedy ReAct run of the new checkpoint on the evaluation split;
+- ``eval/``: a greedy ReAct run of the new checkpoint on the evaluation split (the ``eval`` stage
+  records the checkpoint's path and :func:`weights_digest`, ``policy_weights`` in the metrics);
 - ``stages.json``: the stages finished so far, with their results and wall times;
 - ``metrics.json``: the iteration's metrics (:mod:`mulligan.training.iteration_metrics`).
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import json
 import shutil
 import time
@@ -128,14 +130,29 @@ def _run_config(config: SelfTrainConfig, model: Path, out: Path, *, split: str, 
     )
 
 
+def weights_digest(model: Path) -> str:
+    """sha256 (16 hex digits) of a checkpoint's weight files: which weights a run used."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(model).iterdir() if p.suffix in (".safetensors", ".bin")):
+        digest.update(path.name.encode())
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
 def evaluate(config: SelfTrainConfig, model: Path, out: Path, console: Console | None = None,
              llm_factory: LLMFactory = transformers_llm) -> dict[str, Any]:
-    """Run ``model`` greedily with ReAct on the evaluation tasks (resuming ``out``); returns its metrics."""
+    """Run ``model`` greedily with ReAct on the evaluation tasks (resuming ``out``); returns its metrics,
+    with the checkpoint's path and :func:`weights_digest`."""
+    weights = weights_digest(model)
     run = _run_config(config, model, out, split=config.eval_split, tasks=config.eval_tasks)
     asyncio.run(_run_all([run], _policy_llm(config, model, llm_factory), console, f"eval {out.parent.name}"))
     trajs = RunDir(out).trajectories()
     rec = recovery(trajs)
     return {
+        "model": str(model),
+        "weights": weights,
         "tasks": len(trajs),
         "success": sum(t.success for t in trajs) / len(trajs) if trajs else 0.0,
         "recovery": rec["rate"],
@@ -273,7 +290,7 @@ class SelfTrainer:
                 runs: list[CollectRun] | None = None) -> dict[str, Any]:
         ev = results["eval"]
         record: dict[str, Any] = {
-            "method": self.method.name, "iteration": k, "policy": str(model),
+            "method": self.method.name, "iteration": k, "policy": str(model), "policy_weights": ev.get("weights"),
             "success": ev["success"], "eval_tasks": ev["tasks"], "recovery": ev["recovery"],
             "eval_errors": ev["errors"], "eval_recovered": ev["recovered"],
             "stage_wall_s": {name: r["wall_s"] for name, r in results.items()},

@@ -126,3 +126,26 @@ def test_recoveries_survive_the_run_directory(tmp_path, monkeypatch):
     assert result.summary["success_rate"] == 1.0
     (traj,) = RunDir(out).trajectories()
     assert traj.recovered is True and traj.model_dump()["recovered"] is True
+
+
+def test_step_exports_a_self_debug_recovery_from_a_recorded_run(tmp_path):
+    from mulligan.records import append_jsonl
+    from mulligan.training.export import export
+    from mulligan.training.rowfile import load_rows
+
+    unit = episode([WRONG, RIGHT])
+    explained = episode([WRONG, "Line 2 takes [-2] of a one-element list.", RIGHT], feedback="explanation")
+    first_pass, gave_up = episode([RIGHT]), episode([WRONG, ALSO_WRONG, RIGHT], max_revisions=1)
+    recorded = tmp_path / "trajectories.jsonl"
+    append_jsonl(recorded, [unit, explained, first_pass, gave_up])
+    stats = export([recorded], "step", tmp_path / "data")
+    rows = {r["traj_id"]: r for r in load_rows(tmp_path / "data" / "step.jsonl")}
+    assert set(rows) == {unit.id, explained.id} and stats.total.rows == 2
+    assert all(r["source"] == "policy" and r["corrections"] == 1 for r in rows.values())
+    # The failed program stays in context without loss; the explanation and the fix carry it.
+    assert [(m["role"], m["train"]) for m in rows[unit.id]["messages"][2:]] == [
+        ("assistant", False), ("user", False), ("assistant", True)]
+    assert [m["train"] for m in rows[explained.id]["messages"][2:]] == [False, False, True, False, True]
+    assert rows[unit.id]["messages"][-1]["content"] == RIGHT
+    only = load_rows(export([recorded], "step", tmp_path / "only", corrections_only=True).path)
+    assert [[m["content"] for m in r["messages"] if m["train"]] for r in only] == [[RIGHT], [RIGHT]]

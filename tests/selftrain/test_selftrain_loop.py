@@ -12,10 +12,11 @@ from typer.testing import CliRunner
 import mulligan.training.selftrain as loop
 from mulligan.cli import app
 from mulligan.errors import RunError
+from mulligan.runner.rundir import RunDir
 from mulligan.runner.runner import RunConfig, run
 from mulligan.training.methods import CollectRun, SelfTrainConfig
 from mulligan.training.rowfile import load_rows
-from mulligan.training.selftrain import SelfTrainer, selftrain
+from mulligan.training.selftrain import SelfTrainer, selftrain, weights_digest
 
 EXPECTED_SOURCES = {
     "star": {"policy"},
@@ -101,11 +102,44 @@ def test_an_interrupted_loop_resumes_without_redoing_finished_stages(tmp_path, t
     assert model.stat().st_mtime_ns == stamp
     assert json.loads((tmp_path / "star" / "iter-1" / "stages.json").read_text())["collect"] == stages["collect"]
     assert len((tmp_path / "star" / "metrics.jsonl").read_text().splitlines()) == 3
-    # init="base": iteration 2 trains the bootstrap on the rows of both iterations.
-    rows = [len(load_rows(tmp_path / "star" / f"iter-{k}" / "data" / p)) for k in (1, 2) for p in ("rows.jsonl",)]
-    assert len(load_rows(tmp_path / "star" / "iter-2" / "data" / "train.jsonl")) <= sum(rows)
+    # init="base": iteration 2 trains the bootstrap on the rows of both iterations, each conversation once.
+    first, second = (load_rows(tmp_path / "star" / f"iter-{k}" / "data" / "rows.jsonl") for k in (1, 2))
+    train = load_rows(tmp_path / "star" / "iter-2" / "data" / "train.jsonl")
+    assert train[: len(first)] == first  # every earlier row, verbatim
+    conversations = [json.dumps(r["messages"]) for r in train]
+    assert len(set(conversations)) == len(conversations)
+    assert set(conversations) == {json.dumps(r["messages"]) for r in first + second}
     assert json.loads((tmp_path / "star" / "iter-2" / "model" / "finetune.json").read_text())["base"] == str(
         tiny_checkpoint)
+
+
+def test_the_loop_evaluates_the_checkpoint_it_just_trained(tmp_path, tiny_checkpoint):
+    """The real tiny model throughout: its own samples fail, the teacher corrects it (``step``), the
+    bootstrap is fine-tuned on those rows, and the new weights, not the bootstrap's, are evaluated."""
+    config = smoke(tmp_path, "step", tiny_checkpoint, samples=1, lr=1e-2, epochs=2)
+    (record,) = selftrain(config)
+    model = tmp_path / "step" / "iter-1" / "model"
+    assert record["trained"] and record["rows"] > 0 and set(record["rows_by_source"]) == {"teacher"}
+    assert record["policy"] == str(model) and record["policy_weights"] == weights_digest(model)
+    assert weights_digest(model) != weights_digest(tiny_checkpoint)
+    (evaluated,) = RunDir(model.parent / "eval").trajectories()
+    assert evaluated.model == f"transformers:{model}"  # the name the backend gave itself when it loaded
+
+    def greedy_play(checkpoint, name):
+        run_config = loop._run_config(config, checkpoint, tmp_path / name, split=config.eval_split, tasks=1)
+        run(run_config, llm=loop.transformers_llm(checkpoint))
+        (traj,) = RunDir(tmp_path / name).trajectories()
+        return traj
+
+    def logprobs(traj):
+        return [p for s in traj.steps for p in s.logprobs or []]
+
+    # The evaluation recorded the trained weights' greedy play, to the logprob of each token: the
+    # untrained tiny model may write the same text, but with other logprobs.
+    trained, bootstrap = greedy_play(model, "trained"), greedy_play(tiny_checkpoint, "bootstrap")
+    assert [m.content for m in evaluated.messages] == [m.content for m in trained.messages]
+    assert logprobs(evaluated) and logprobs(evaluated) == pytest.approx(logprobs(trained), abs=1e-4)
+    assert logprobs(bootstrap) != pytest.approx(logprobs(trained), abs=1e-4)
 
 
 def test_expert_demonstrations_never_become_self_training_data(tmp_path, tiny_checkpoint):
