@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Sequence
 
 from rich import box
 from rich.table import Table
 
-TABLE_WIDTH = 110
+TABLE_WIDTH = 124
 """Columns the table needs to show every cell whole; print it at least this wide."""
 
 COLUMNS = (
     ("method", "method"),
     ("it", "iteration"),
     ("unseen", "success"),
+    ("95% interval", "interval"),
     ("recov", "recovery"),
     ("CL", "cl"),
     ("CS", "cs"),
@@ -32,6 +34,22 @@ PLOTTED = (("success", "unseen success"), ("recovery", "recovery"), ("pass@k", "
            ("diversity", "diversity (train)"))
 
 
+def interval(success: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a success rate over ``n`` episodes (95% at ``z=1.96``)."""
+    if n <= 0:
+        return 0.0, 1.0
+    centre = (success + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(success * (1 - success) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _interval_cell(record: dict[str, Any]) -> str:
+    if record.get("success") is None or not record.get("eval_tasks"):
+        return "-"
+    low, high = interval(record["success"], record["eval_tasks"])
+    return f"{low:.0%}-{high:.0%}"
+
+
 def _cell(key: str, value: Any) -> str:
     if value is None:
         return "-"
@@ -45,8 +63,9 @@ def _cell(key: str, value: Any) -> str:
 def metrics_table(records: Sequence[dict[str, Any]], title: str = "Self-training") -> Table:
     """The per-iteration metrics as a table (iteration 0 is the bootstrap policy).
 
-    ``unseen`` is the success of the iteration's checkpoint on the evaluation tasks and ``recov``
-    its recovery rate there; CL/CS, ``p@1``/``p@k`` (pass@k) and ``div`` (distinct-action
+    ``unseen`` is the success of the iteration's checkpoint on the evaluation tasks (with its 95%
+    Wilson interval over ``eval_tasks`` episodes: read differences against it) and ``recov`` its
+    recovery rate there; CL/CS, ``p@1``/``p@k`` (pass@k) and ``div`` (distinct-action
     diversity) describe the iteration's collection, made by the previous checkpoint; ``wall`` is
     the iteration's seconds.
     """
@@ -57,7 +76,7 @@ def metrics_table(records: Sequence[dict[str, Any]], title: str = "Self-training
         else:
             table.add_column(header, justify="right", no_wrap=True)
     for r in records:
-        table.add_row(*(_cell(key, r.get(key)) for _, key in COLUMNS))
+        table.add_row(*(_interval_cell(r) if key == "interval" else _cell(key, r.get(key)) for _, key in COLUMNS))
     return table
 
 

@@ -99,6 +99,22 @@ def test_report_table_and_plot(tmp_path):
         assert note is None and (tmp_path / "metrics.png").stat().st_size > 0
 
 
+def test_each_success_rate_is_printed_with_its_95_percent_interval():
+    from rich.console import Console
+
+    from mulligan.training.selftrain_report import TABLE_WIDTH, interval
+
+    low, high = interval(0.5, 200)
+    assert low == pytest.approx(0.431, abs=1e-3) and high == pytest.approx(0.569, abs=1e-3)  # about +-7 points
+    assert interval(0.0, 20)[0] == 0.0 and interval(1.0, 10)[1] == 1.0 and interval(0.3, 0) == (0.0, 1.0)
+    records = [{"method": "bootstrap", "iteration": 0, "success": 0.5, "eval_tasks": 200},
+               {"method": "star", "iteration": 1, "success": 0.1}]
+    console = Console(width=TABLE_WIDTH, record=True)
+    console.print(metrics_table(records))
+    lines = {line.split()[0]: line for line in console.export_text().splitlines() if line.strip()}
+    assert "95% interval" in lines["method"] and "43%-57%" in lines["bootstrap"] and "%-" not in lines["star"]
+
+
 def test_a_method_keeps_its_colour_in_every_panel():
     """The bootstrap appears only in some panels; the methods' colours must not shift in the others."""
     plt = pytest.importorskip("matplotlib.pyplot")
