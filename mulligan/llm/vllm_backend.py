@@ -19,6 +19,7 @@ import importlib.util
 import itertools
 import json
 import os
+import signal
 import subprocess
 import tempfile
 import threading
@@ -66,7 +67,7 @@ class _ChildEngine:
         self.proc = subprocess.Popen(
             [python, str(ENGINE_SCRIPT), "--model", model, "--engine-args", json.dumps(engine_args)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, bufsize=1,
-            env={**os.environ, **env},
+            env={**os.environ, **env}, start_new_session=True,  # a group of its own: see _kill_group
         )
         self._ids = itertools.count()
         self._pending: dict[int, concurrent.futures.Future[dict[str, Any]]] = {}
@@ -106,6 +107,7 @@ class _ChildEngine:
             if future is not None and not future.done():
                 future.set_result(answer)
         code = self.proc.wait()
+        self._kill_group()
         dead = f"the vLLM engine exited (code {code}): {self.tail(3)}"
         with self._lock:  # submit checks under the same lock, so no request is left waiting
             self._dead = dead
@@ -133,6 +135,14 @@ class _ChildEngine:
                 future.set_result({"error": f"the vLLM engine is gone: {e}"})
         return future
 
+    def _kill_group(self) -> None:
+        # vLLM starts its EngineCore and workers as processes of their own: a child that died or was
+        # killed leaves them running (holding memory and cores) unless its whole group goes with it.
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
     def close(self, keep_log: bool = False) -> None:
         if self.proc.poll() is None:
             try:
@@ -143,6 +153,7 @@ class _ChildEngine:
             except (OSError, ValueError, subprocess.TimeoutExpired):
                 self.proc.kill()
                 self.proc.wait()
+        self._kill_group()
         self.log.close()
         if not keep_log:
             Path(self.log.name).unlink(missing_ok=True)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import time
 import urllib.request
 
 import pytest
@@ -167,8 +169,17 @@ def test_served_over_http(vllm_llm):
 
 def test_dead_engine_becomes_recorded_failures(vllm_llm, tmp_path):
     """Runs last: the engine process is killed; the run still finishes, its episodes record why."""
+    group = vllm_llm._engine.proc.pid
     vllm_llm._engine.proc.kill()
     vllm_llm._engine.proc.wait()
     trajs = _run(vllm_llm, tmp_path / "dead")
     assert len(trajs) == TASKS
     assert all(t.end_reason == "provider error" and "exited" in t.error for t in trajs.values())
+    # vLLM's own EngineCore and worker processes went with the engine, not left running.
+    for _ in range(100):
+        alive = [line for line in subprocess.run(["ps", "-eo", "pgid=,stat="], capture_output=True, text=True)
+                 .stdout.splitlines() if line.split()[0] == str(group) and not line.split()[1].startswith("Z")]
+        if not alive:
+            break
+        time.sleep(0.1)
+    assert not alive
