@@ -79,13 +79,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--bootstrap-epochs", type=float, default=None, help="Epochs of that bootstrap's training.")
     parser.add_argument("--quick", action="store_true", help="A small preset: " + ", ".join(
         f"{k.replace('_', '-')} {v}" for k, v in QUICK.items()) + ".")
-    args = parser.parse_args()
-    if args.quick:
-        given = {a.split("=")[0].lstrip("-").replace("-", "_") for a in sys.argv[1:] if a.startswith("--")}
-        for key, value in QUICK.items():
-            if key not in given:
-                setattr(args, key, value)
-    return args
+    if parser.parse_known_args()[0].quick:
+        parser.set_defaults(**QUICK)  # defaults, so options given on the command line (abbreviated too) win
+    return parser.parse_args()
 
 
 def build_bootstrap(args: argparse.Namespace) -> Path:
