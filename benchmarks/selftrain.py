@@ -37,10 +37,10 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
 from rich.console import Console
 from rich.table import Table
 
+from mulligan.envs.cli import parse_pairs
 from mulligan.errors import MulliganError
 from mulligan.records import read_jsonl
 from mulligan.training.finetune import resolve_checkpoint
@@ -98,11 +98,6 @@ def parse_args() -> argparse.Namespace:
     if parser.parse_known_args()[0].quick:
         parser.set_defaults(**QUICK)  # defaults, so options given on the command line (abbreviated too) win
     return parser.parse_args()
-
-
-def key_values(pairs: list[str]) -> dict[str, object]:
-    """``KEY=VALUE`` options as a dict, each value read as YAML (``5e-5``, ``true``, ``[a, b]``)."""
-    return {key.strip(): yaml.safe_load(value) for key, _, value in (pair.partition("=") for pair in pairs)}
 
 
 def build_bootstrap(args: argparse.Namespace) -> Path:
@@ -181,7 +176,6 @@ def plot_rewards(curves: dict[str, list[tuple[int, float, int]]], path: Path) ->
 def main() -> int:
     args = parse_args()
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    grpo_options, search_options = key_values(args.grpo_option), key_values(args.search_option)
     console.print(f"machine: {machine()}")
     started = time.perf_counter()
     progress = None if args.quiet else console
@@ -195,6 +189,8 @@ def main() -> int:
         )
 
     try:
+        grpo_options = parse_pairs(args.grpo_option, "GRPO option")
+        search_options = parse_pairs(args.search_option, "search option")
         bootstrap = build_bootstrap(args)
         base = config(methods[0])
         result = Stages(args.out / "bootstrap").run(

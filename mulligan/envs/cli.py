@@ -3,8 +3,9 @@ the command line, the contract checked on any env, and TextWorld games generated
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
@@ -30,15 +31,26 @@ def parse_pairs(pairs: list[str], what: str = "option") -> dict:
     Raises:
         ConfigError: A pair is not ``KEY=VALUE``.
     """
-    import yaml
-
     options = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"{what} {pair!r} is not KEY=VALUE")
-        options[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        options[key.strip()] = read_scalar(value) if value.strip() else ""
     return options
+
+
+_EXPONENT_ONLY = re.compile(r"[-+]?(\d+|\d+\.\d*|\.\d+)[eE][-+]?\d+")
+
+
+def read_scalar(text: str) -> Any:
+    """A YAML scalar, where ``1e-4`` is the number (YAML 1.1 wants ``1.0e-4`` and reads it as a string)."""
+    import yaml
+
+    value = yaml.safe_load(text)
+    if isinstance(value, str) and _EXPONENT_ONLY.fullmatch(value.strip()):
+        return float(value)
+    return value
 
 
 def envs(imports: list[str] = typer.Option([], "--import", help=IMPORT_HELP)) -> None:
