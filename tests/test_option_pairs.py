@@ -8,9 +8,9 @@ from mulligan.errors import ConfigError
 
 def test_values_are_yaml_scalars_and_exponents_without_a_dot_are_numbers():
     options = parse_pairs(["lr=1e-4", "beta=5E-3", "big=2e+3", "dotted=1.0e-4", "steps=3", "on=true",
-                           "name=1e", "loss= dapo", "empty="])
+                           "name=1e", "loss= dapo", "empty=", "grpo={lr: 5e-5, step_credit: true}"])
     assert options == {"lr": 1e-4, "beta": 5e-3, "big": 2000.0, "dotted": 1e-4, "steps": 3, "on": True,
-                       "name": "1e", "loss": "dapo", "empty": ""}
+                       "name": "1e", "loss": "dapo", "empty": "", "grpo": {"lr": 5e-5, "step_credit": True}}
     assert isinstance(options["lr"], float)
 
 

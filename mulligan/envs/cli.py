@@ -3,6 +3,7 @@ the command line, the contract checked on any env, and TextWorld games generated
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any, Optional
@@ -40,17 +41,24 @@ def parse_pairs(pairs: list[str], what: str = "option") -> dict:
     return options
 
 
-_EXPONENT_ONLY = re.compile(r"[-+]?(\d+|\d+\.\d*|\.\d+)[eE][-+]?\d+")
-
-
 def read_scalar(text: str) -> Any:
-    """A YAML scalar, where ``1e-4`` is the number (YAML 1.1 wants ``1.0e-4`` and reads it as a string)."""
+    """A YAML value, where ``1e-4`` is a number, also inside ``{lr: 1e-4}`` (YAML 1.1 wants ``1.0e-4``)."""
     import yaml
 
-    value = yaml.safe_load(text)
-    if isinstance(value, str) and _EXPONENT_ONLY.fullmatch(value.strip()):
-        return float(value)
-    return value
+    return yaml.load(text, Loader=_option_loader())  # noqa: S506 - a SafeLoader subclass
+
+
+@functools.cache
+def _option_loader() -> type:
+    import yaml
+
+    class OptionLoader(yaml.SafeLoader):
+        """SafeLoader that also reads YAML 1.2's exponent floats without a dot."""
+
+    OptionLoader.add_implicit_resolver("tag:yaml.org,2002:float",
+                                       re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+                                       list("-+0123456789"))
+    return OptionLoader
 
 
 def envs(imports: list[str] = typer.Option([], "--import", help=IMPORT_HELP)) -> None:
