@@ -19,3 +19,9 @@ def test_a_pair_without_a_key_or_equals_sign_is_refused():
         parse_pairs(["lr"], "GRPO option")
     with pytest.raises(ConfigError, match="is not KEY=VALUE"):
         parse_pairs(["=3"])
+
+
+def test_a_value_that_is_not_yaml_is_refused_in_one_line():
+    with pytest.raises(ConfigError, match=r"GRPO option .grpo=\{lr: .: not a YAML value") as e:
+        parse_pairs(["grpo={lr: "], "GRPO option")
+    assert "\n" not in str(e.value)

@@ -30,14 +30,17 @@ def parse_pairs(pairs: list[str], what: str = "option") -> dict:
     """``["trials=5", "reflector=env"]`` -> ``{"trials": 5, "reflector": "env"}`` (YAML scalars).
 
     Raises:
-        ConfigError: A pair is not ``KEY=VALUE``.
+        ConfigError: A pair is not ``KEY=VALUE``, or its value is not YAML.
     """
     options = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"{what} {pair!r} is not KEY=VALUE")
-        options[key.strip()] = read_scalar(value) if value.strip() else ""
+        try:
+            options[key.strip()] = read_scalar(value) if value.strip() else ""
+        except Exception as e:  # noqa: BLE001 - yaml's errors (imported lazily): one line, not a traceback
+            raise ConfigError(f"{what} {pair!r}: not a YAML value ({str(e).splitlines()[0]})") from e
     return options
 
 
