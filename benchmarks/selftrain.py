@@ -5,7 +5,8 @@ Every method starts from the same bootstrap checkpoint (the embedded default pol
 evaluate (GRPO: one epoch of RL over the training tasks, ``--samples`` episodes each, the same
 episode budget as ``star``), and is evaluated greedily on the same ``--eval-tasks`` unseen tasks.
 The bootstrap is evaluated once, as iteration 0 of every method. Prints one table (method,
-iteration, unseen success, recovery rate, CL/CS, pass@k, diversity, rows, wall time), then the
+iteration, unseen success, recovery rate, CL/CS, pass@k, diversity, rows, wall time), then each
+iteration against the bootstrap task by task (wins gained and lost, sign-test p), then the
 mean reward of the episodes each method played against the episodes played so far, and writes
 ``OUT/metrics.jsonl``, ``OUT/metrics.png`` and ``OUT/reward.png`` (the mean reward curves).
 
@@ -46,7 +47,7 @@ from mulligan.records import read_jsonl
 from mulligan.training.finetune import resolve_checkpoint
 from mulligan.training.methods import METHODS, SelfTrainConfig
 from mulligan.training.selftrain import Stages, evaluate, selftrain, transformers_llm
-from mulligan.training.selftrain_report import TABLE_WIDTH, metrics_table, write_metrics
+from mulligan.training.selftrain_report import TABLE_WIDTH, metrics_table, paired_table, write_metrics
 
 console = Console(width=TABLE_WIDTH)
 FULL_RECIPE_DEMOS = 3000
@@ -138,6 +139,18 @@ def reward_curve(out: Path, method: str, iterations: int) -> list[tuple[int, flo
     return points
 
 
+def eval_outcomes(folder: Path) -> dict[str, bool]:
+    """Task id -> won, of the evaluation run in ``folder`` (empty when it has not run)."""
+    path = folder / "trajectories.jsonl"
+    return {e["task_id"]: bool(e["success"]) for e in read_jsonl(path)} if path.exists() else {}
+
+
+def paired(out: Path, methods: list[str], iterations: int) -> Table:
+    """Every evaluated iteration against the bootstrap, on the tasks both played."""
+    evaluated = [(m, k, eval_outcomes(out / m / f"iter-{k}" / "eval")) for m in methods for k in range(1, iterations + 1)]
+    return paired_table(eval_outcomes(out / "bootstrap" / "eval"), [e for e in evaluated if e[2]])
+
+
 def reward_table(curves: dict[str, list[tuple[int, float, int]]]) -> Table:
     table = Table(title="Mean reward of the episodes played (won = 1), against episodes played so far")
     for col in ("method", "iteration", "episodes", "mean reward"):
@@ -211,6 +224,7 @@ def main() -> int:
              f"{args.train_tasks} train tasks x {args.samples} samples, {args.eval_tasks} unseen tasks")
     console.print(metrics_table(records, title=title))
     curves = {method: reward_curve(args.out, method, args.iterations) for method in methods}
+    console.print(paired(args.out, methods, args.iterations))
     console.print(reward_table(curves))
     plot_note = plot_rewards(curves, args.out / "reward.png")
     if plot_note:

@@ -124,3 +124,35 @@ def write_metrics(out: Path, records: Sequence[dict[str, Any]]) -> str | None:
     tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
     tmp.replace(out / "metrics.jsonl")
     return plot_metrics(records, out / "metrics.png")
+
+
+def sign_test(gained: int, lost: int) -> float:
+    """Two-sided exact sign test (McNemar's) of ``gained`` against ``lost`` discordant tasks: the
+    chance of a split at least this uneven if neither policy were better."""
+    n = gained + lost
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(gained, lost) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def paired_change(before: dict[str, bool], after: dict[str, bool]) -> tuple[int, int, int]:
+    """(tasks both evaluated, won only after, won only before): success compared task by task."""
+    common = before.keys() & after.keys()
+    return (len(common), sum(after[t] and not before[t] for t in common),
+            sum(before[t] and not after[t] for t in common))
+
+
+def paired_table(bootstrap: dict[str, bool], evaluated: Sequence[tuple[str, int, dict[str, bool]]]) -> Table:
+    """Each evaluated policy against the bootstrap on the same tasks: wins gained, wins lost, sign-test p.
+
+    ``bootstrap`` and each policy's outcomes map a task id to whether it was won.
+    """
+    table = Table(title="Against the bootstrap, task by task (p: two-sided exact sign test)", box=box.SIMPLE)
+    for col in ("method", "it", "tasks", "gained", "lost", "net", "p"):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for method, iteration, outcomes in evaluated:
+        tasks, gained, lost = paired_change(bootstrap, outcomes)
+        table.add_row(method, str(iteration), str(tasks), str(gained), str(lost), f"{gained - lost:+d}",
+                      f"{sign_test(gained, lost):.3g}")
+    return table

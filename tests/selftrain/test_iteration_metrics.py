@@ -132,3 +132,20 @@ def test_a_method_keeps_its_colour_in_every_panel():
     assert set(colours) == {"bootstrap", "star", "rerest"}
     assert all(len(c) == 1 for c in colours.values())
     assert len({next(iter(c)) for c in colours.values()}) == 3
+
+
+def test_policies_are_compared_with_the_bootstrap_task_by_task():
+    from rich.console import Console
+
+    from mulligan.training.selftrain_report import paired_change, paired_table, sign_test
+
+    assert sign_test(0, 0) == 1.0 and sign_test(3, 3) == 1.0
+    assert sign_test(0, 5) == pytest.approx(2 / 32)  # all five discordant tasks one way
+    assert sign_test(36, 10) == pytest.approx(1.564e-4, rel=1e-3) == sign_test(10, 36)
+    before = {"a": True, "b": True, "c": False, "d": False, "e": True}
+    after = {"a": True, "b": False, "c": True, "d": True, "x": True}  # "e" not evaluated, "x" not before
+    assert paired_change(before, after) == (4, 2, 1)
+    console = Console(width=100, record=True)
+    console.print(paired_table(before, [("grpo", 1, after)]))
+    row = next(line.split() for line in console.export_text().splitlines() if line.strip().startswith("grpo"))
+    assert row == ["grpo", "1", "4", "2", "1", "+1", "1"]
