@@ -9,6 +9,7 @@ import warnings
 
 import gymnasium as gym
 import pytest
+from env_check_warnings import check_env_warnings
 from gymnasium.utils.env_checker import check_env
 
 import mulligan.envs as envs
@@ -39,10 +40,7 @@ def fenced(tool: str, code: str) -> str:
 
 
 def test_check_env_direct_and_through_make(local_sandbox):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        check_env(CodeEnv(sandbox=local_sandbox))
-    assert [str(w.message) for w in caught if "not having a spec" not in str(w.message)] == []
+    assert check_env_warnings(CodeEnv(sandbox=local_sandbox)) == []
     for made in (gym.make(ENV_ID, sandbox=local_sandbox), envs.make_env(ENV_ID, sandbox="local")):
         assert isinstance(made.unwrapped, CodeEnv)
         with warnings.catch_warnings():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import subprocess
 import sys
 import warnings
@@ -10,6 +9,7 @@ from collections import Counter
 
 import gymnasium as gym
 import pytest
+from env_check_warnings import check_env_warnings
 from gymnasium.utils.env_checker import check_env
 
 import mulligan.envs as envs
@@ -50,13 +50,7 @@ def run_expert(env: GuiEnv, task_id: str) -> tuple[dict, int]:
 
 @pytest.mark.parametrize("render_mode", [None, "rgb_array", "ansi"])
 def test_check_env_direct(render_mode):
-    gc.collect()  # garbage of earlier tests (docker clients' sockets) must not warn inside the recorder
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        check_env(GuiEnv(render_mode=render_mode))
-    # The GUI env opens no socket: an "unclosed <socket" warning is an earlier test's, freed here by chance.
-    assert [str(w.message) for w in caught if "not having a spec" not in str(w.message)
-            and not str(w.message).startswith("unclosed <socket")] == []
+    assert check_env_warnings(GuiEnv(render_mode=render_mode)) == []
 
 
 def test_check_env_through_make():
