@@ -32,6 +32,8 @@ def parse_pairs(pairs: list[str], what: str = "option") -> dict:
     Raises:
         ConfigError: A pair is not ``KEY=VALUE``, or its value is not YAML.
     """
+    import yaml
+
     options = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -39,7 +41,7 @@ def parse_pairs(pairs: list[str], what: str = "option") -> dict:
             raise ConfigError(f"{what} {pair!r} is not KEY=VALUE")
         try:
             options[key.strip()] = read_scalar(value) if value.strip() else ""
-        except Exception as e:  # noqa: BLE001 - yaml's errors (imported lazily): one line, not a traceback
+        except yaml.YAMLError as e:
             raise ConfigError(f"{what} {pair!r}: not a YAML value ({str(e).splitlines()[0]})") from e
     return options
 
